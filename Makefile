@@ -1,0 +1,40 @@
+# Two commands on a fresh machine:  make study   (set up + run the whole study)
+#                                   make test    (set up + run the test suite)
+SHELL := /bin/bash
+VENV := .venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: study test setup data-package quick paper mlflow-ui clean-mlflow
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+# Debian's package holds the real Fashion-MNIST files; without apt, the download stage uses the mirrors.
+data-package:
+	@if [ -d /usr/share/datasets/fashion-mnist ]; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then \
+		sudo apt-get update -qq && sudo apt-get install -y -qq dataset-fashion-mnist; \
+	else echo "dataset-fashion-mnist not installed: the download stage will use the official mirrors"; fi
+
+study: setup data-package
+	@start=$$(date +%s); dvc repro && echo "study finished in $$(( $$(date +%s) - start )) s (wall time)"
+
+test: setup
+	pytest
+
+# Profiles run as DVC experiments in a temporary copy: params.yaml and the committed results stay as they are.
+quick: setup data-package
+	dvc exp run --temp --name quick-$$(date +%Y%m%d-%H%M%S) $$(python -m stages.profile quick)
+
+paper: setup data-package
+	dvc exp run --temp --name paper-$$(date +%Y%m%d-%H%M%S) $$(python -m stages.profile paper)
+
+mlflow-ui: setup
+	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --default-artifact-root $(CURDIR)/mlartifacts

@@ -1,0 +1,12 @@
+"""Published figures the study compares against (shared/DESIGN.md, sections 4-5). Literature, not results."""
+
+LABEL_COUNTS = (100, 600, 1000, 3000)
+
+# Kingma et al. 2014, Table 1: MNIST test error (%), M1 + TSVM.
+PAPER_MNIST_M1_TSVM_ERROR = {100: (11.82, 0.25), 600: (5.72, 0.049), 1000: (4.24, 0.07), 3000: (3.49, 0.04)}
+
+# Fashion-MNIST test accuracy with N labels.
+FASHION_REFERENCES = {
+    "best public M1 figures found": {100: 0.7025, 600: 0.7590, 1000: 0.7903, 3000: 0.8138},
+    "published course solution": {100: 0.5957, 600: 0.7015, 1000: 0.7093, 3000: 0.7291},
+}

@@ -1,0 +1,77 @@
+"""The one MLflow entry point: where runs are stored, how they are named and tagged.
+
+Default store: SQLite at the repository root (`mlflow.db`, artifacts in
+`mlartifacts/`), both absolute so that `dvc exp run --temp/--queue`, which runs in
+a copy under `.dvc/tmp/exps/`, still logs to the main store.
+`MLFLOW_TRACKING_URI` overrides the store.
+"""
+
+import contextlib
+import os
+import subprocess
+from pathlib import Path
+
+EXPERIMENT = "genstudy"
+
+
+def repo_root() -> Path:
+    """The repository root, also when running inside a DVC experiment's temp copy."""
+    here = str(Path(__file__).resolve().parents[1])
+    cut = here.find(f"{os.sep}.dvc{os.sep}tmp{os.sep}exps{os.sep}")
+    return Path(here[:cut]) if cut >= 0 else Path(here)
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root() / 'mlflow.db'}"
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def ensure_experiment() -> str:
+    """Create the study's experiment if needed; return its id."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri())
+    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = None if "MLFLOW_TRACKING_URI" in os.environ else (repo_root() / "mlartifacts").as_uri()
+    try:
+        return mlflow.create_experiment(EXPERIMENT, artifact_location=location)
+    except mlflow.exceptions.MlflowException:
+        # Another process created it between our lookup and create.
+        return mlflow.get_experiment_by_name(EXPERIMENT).experiment_id
+
+
+def flatten(params: dict, prefix: str = "") -> dict:
+    """{'a': {'b': 1}} -> {'a.b': 1}; lists become strings."""
+    flat = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+@contextlib.contextmanager
+def stage_run(stage: str, params: dict, dataset: str | None = None):
+    """One MLflow run for one execution of DVC stage `stage` (e.g. `fit_svm@m1-100-0`)."""
+    import mlflow
+
+    experiment_id = ensure_experiment()
+    tags = {"dvc.stage": stage, "git.commit": git_commit()}
+    if os.environ.get("DVC_EXP_NAME"):
+        tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
+    if dataset:
+        tags["dataset"] = dataset
+    with mlflow.start_run(experiment_id=experiment_id, run_name=stage, tags=tags) as run:
+        mlflow.log_params(flatten(params))
+        yield run

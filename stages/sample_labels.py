@@ -1,0 +1,46 @@
+"""Stage `sample_labels@N-SEED`: the indices of N labelled training images, N/10 per class."""
+
+import argparse
+
+import numpy as np
+import pandas as pd
+
+from genstudy import data, tracking
+from genstudy.io import atomic_path
+from stages.common import Params, StageError, dataset_name, main, require, stage_name
+
+
+def labels_path(n: int, seed: int) -> str:
+    return f"data/labels/n{n}-seed{seed}.csv"
+
+
+@main
+def run(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, required=True, help="number of labelled images")
+    parser.add_argument("--seed", type=int, required=True)
+    args = parser.parse_args(argv)
+    p = Params.load()
+    dataset = dataset_name(p)
+    _, labels = data.load_split(require("data/raw", "download"), "train")
+    try:
+        indices = data.balanced_subset(labels, args.n, args.seed)
+    except ValueError as e:
+        raise StageError(f"labels.counts / labels.seeds in params.yaml: {e}") from None
+    table = pd.DataFrame({"index": indices, "label": labels[indices]})
+    out = labels_path(args.n, args.seed)
+    with tracking.stage_run(stage_name("sample_labels", args.n, args.seed),
+                            {"labels": {"n": args.n, "seed": args.seed}}, dataset):
+        import mlflow
+
+        with atomic_path(out) as tmp:
+            table.to_csv(tmp, index=False)
+        per_class = np.bincount(table["label"], minlength=10)
+        mlflow.log_metric("min_per_class", int(per_class.min()))
+        mlflow.log_metric("max_per_class", int(per_class.max()))
+        mlflow.log_artifact(out)
+    print(f"{out}: {len(table)} images, {per_class.min()}..{per_class.max()} per class")
+
+
+if __name__ == "__main__":
+    run()

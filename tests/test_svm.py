@@ -1,0 +1,50 @@
+"""SVM model selection never sees the test set; self-training keeps classes balanced."""
+
+import numpy as np
+import pytest
+
+from genstudy import svm
+
+
+def blobs(n_per_class=20, classes=3, dim=5, seed=0):
+    centers = np.random.default_rng(100).normal(0, 3, size=(classes, dim))  # shared by every draw
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(classes), n_per_class)
+    return centers[y] + rng.normal(size=(len(y), dim)), y
+
+
+def test_selection_by_cv_and_evaluation():
+    X, y = blobs()
+    X_test, y_test = blobs(seed=1)
+    model, chosen = svm.select(X, y, kernel="rbf", Cs=[0.1, 1, 10], gamma_factors=[0.5, 1, 2],
+                               standardize=True, folds=5, seed=0)
+    assert chosen["C"] in (0.1, 1, 10) and chosen["gamma_factor"] in (0.5, 1, 2)
+    assert 0 <= chosen["cv_accuracy"] <= 1
+    result = svm.evaluate(model, X_test, y_test)
+    assert result["accuracy"] > 0.9 and abs(result["error"] + result["accuracy"] - 1) < 1e-12
+
+
+def test_selection_is_deterministic_and_columns_are_kept_in_the_model():
+    X, y = blobs(dim=6)
+    a, ca = svm.select(X, y, kernel="rbf", Cs=[1, 10], gamma_factors=[1], standardize=True, folds=3, seed=0,
+                       columns=[0, 2, 4])
+    b, cb = svm.select(X, y, kernel="rbf", Cs=[1, 10], gamma_factors=[1], standardize=True, folds=3, seed=0,
+                       columns=[0, 2, 4])
+    assert ca == cb
+    assert np.array_equal(a.decision_function(X), b.decision_function(X))
+    assert a.predict(X).shape == (len(X),)  # takes all columns, uses three
+
+
+def test_unknown_kernel_is_refused():
+    X, y = blobs()
+    with pytest.raises(ValueError, match="unknown kernel 'cubic'"):
+        svm.select(X, y, kernel="cubic", Cs=[1], gamma_factors=[1], standardize=False, folds=3, seed=0)
+
+
+def test_self_training_adds_balanced_pseudo_labels():
+    X, y = blobs(n_per_class=5)
+    X_pool, y_pool = blobs(n_per_class=50, seed=2)
+    model, _ = svm.select(X, y, kernel="rbf", Cs=[1], gamma_factors=[1], standardize=True, folds=5, seed=0)
+    trained, added = svm.self_train(model, X, y, X_pool, rounds=2, per_class=10)
+    assert added == [30, 30]
+    assert svm.evaluate(trained, X_pool, y_pool)["accuracy"] > 0.9
