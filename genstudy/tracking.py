@@ -37,11 +37,13 @@ def ensure_experiment() -> str:
     """Create the study's experiment if needed; return its id."""
     import mlflow
 
+    # Decide before set_tracking_uri, which exports MLFLOW_TRACKING_URI itself.
+    default_store = not os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(tracking_uri())
     experiment = mlflow.get_experiment_by_name(EXPERIMENT)
     if experiment is not None:
         return experiment.experiment_id
-    location = None if "MLFLOW_TRACKING_URI" in os.environ else (repo_root() / "mlartifacts").as_uri()
+    location = (repo_root() / "mlartifacts").as_uri() if default_store else None
     try:
         return mlflow.create_experiment(EXPERIMENT, artifact_location=location)
     except mlflow.exceptions.MlflowException:

@@ -35,9 +35,13 @@ def read_params(p: Params, features: str) -> dict:
     }
     if features == "m1":
         cfg["drop_inactive"] = p.bool("svm.m1.drop_inactive")
-        cfg["transductive"] = {"rounds": p.int("svm.m1.transductive.rounds", minimum=0),
-                               "per_class": p.int("svm.m1.transductive.per_class"),
-                               "pool": p.int("svm.m1.transductive.pool")}
+        cfg["transductive"] = {"enabled": p.bool("svm.m1.transductive.enabled"),
+                               "pool": p.int("svm.m1.transductive.pool"),
+                               "n_neighbors": p.int("svm.m1.transductive.n_neighbors"),
+                               "alpha": p.float("svm.m1.transductive.alpha"),
+                               "keep": p.float("svm.m1.transductive.keep")}
+        if not 0 < cfg["transductive"]["alpha"] < 1 or not 0 < cfg["transductive"]["keep"] <= 1:
+            raise p.bad("svm.m1.transductive", cfg["transductive"], "alpha must be in (0, 1) and keep in (0, 1]")
     return cfg
 
 
@@ -88,15 +92,19 @@ def run(argv=None):
                                   "kernel": cfg["kernel"], "standardize": cfg["standardize"],
                                   "dimensions": int(train_x.shape[1] if columns is None else len(columns))}}
         models = {args.features: model}
-        if args.features == "m1" and cfg["transductive"]["rounds"] > 0:
-            t = cfg["transductive"]
+        if args.features == "m1" and cfg["transductive"]["enabled"]:
+            # The unlabelled pool: other training images only, never the test set.
+            t = dict(cfg["transductive"])
             rest = np.setdiff1d(np.arange(len(train_x)), idx)
-            pool = np.random.default_rng(args.seed).choice(rest, min(t["pool"], len(rest)), replace=False)
-            st_model, added = svm.self_train(model, train_x[idx], train_y[idx], train_x[np.sort(pool)],
-                                             rounds=t["rounds"], per_class=t["per_class"])
-            result["m1_transductive"] = {**svm.evaluate(st_model, test_x, test_y), **chosen,
-                                         "kernel": cfg["kernel"], "pseudo_labelled": int(sum(added))}
-            models["m1_transductive"] = st_model
+            pool = train_x[np.sort(np.random.default_rng(args.seed).choice(rest, min(t.pop("pool"), len(rest)),
+                                                                            replace=False))]
+            del t["enabled"]
+            t_model, used = svm.transduce(model, train_x[idx], train_y[idx], pool, **t)
+            t_cv = svm.transductive_cv_accuracy(model, train_x[idx], train_y[idx], pool, folds=chosen["cv_folds"],
+                                                seed=args.seed, **t)
+            result["m1_transductive"] = {**svm.evaluate(t_model, test_x, test_y), **chosen, "cv_accuracy": t_cv,
+                                         "kernel": cfg["kernel"], "pseudo_labelled": used}
+            models["m1_transductive"] = t_model
         result = {"n": args.n, "seed": args.seed, "features": args.features, "methods": result}
 
         with atomic_path(result_path(args.features, args.n, args.seed, "model")) as tmp:

@@ -1,62 +1,21 @@
 """The real stages, run by DVC on a tiny generated dataset in a scratch copy of the project."""
 
 import json
-import os
 import shutil
 import sqlite3
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import write_tiny
+from tests.scratch import BIN, make_project, ran_stages, run
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
-
-
-def tiny_params(source: Path, checksums: dict) -> dict:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["data"] = {"dataset": "tiny", "sources": {"tiny": [str(source)]}, "checksums": {"tiny": checksums},
-                      "timeout_s": 5}
-    params["labels"] = {"counts": [20, 50], "seeds": [0]}
-    params["vae"].update(hidden=32, z_dim=8, epochs=2, batch_size=50, lr=0.003, kl_warmup_epochs=1)
-    params["svm"].update(C=[1, 10], gamma_factors=[1], cv_folds=2)
-    params["svm"]["m1"].update(drop_inactive=False, transductive={"rounds": 1, "per_class": 5, "pool": 100})
-    return params
-
-
-def run(project: Path, *args, check=True):
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
-    env.pop("MLFLOW_TRACKING_URI", None)
-    result = subprocess.run(args, cwd=project, env=env, capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{args} failed:\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def ran_stages(output: str) -> set:
-    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    project = tmp_path_factory.mktemp("project")
-    for item in ("genstudy", "stages", "dvc.yaml", "profiles"):
-        src = ROOT / item
-        if src.is_dir():
-            shutil.copytree(src, project / item, ignore=shutil.ignore_patterns("__pycache__"))
-        elif src.exists():
-            shutil.copy(src, project / item)
-    checksums = write_tiny(project.parent / f"{project.name}-source")
-    (project / "params.yaml").write_text(yaml.safe_dump(tiny_params(project.parent / f"{project.name}-source",
-                                                                    checksums)))
-    run(project, "git", "init", "-q")
-    run(project, BIN / "dvc", "init", "-q")
-    first = run(project, BIN / "dvc", "repro")
+    project = make_project(tmp_path_factory.mktemp("scratch") / "project")
+    first = run(project, BIN / "dvc", "repro", "m1_table")  # M1 and what it needs, nothing else
     return project, first.stdout
 
 
@@ -94,11 +53,11 @@ def test_labels_are_balanced_and_nested(project):
 
 def test_nothing_reruns_and_svm_params_rerun_only_svm_stages(project):
     project, _ = project
-    assert ran_stages(run(project, BIN / "dvc", "repro").stdout) == set()
+    assert ran_stages(run(project, BIN / "dvc", "repro", "m1_table").stdout) == set()
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["svm"]["C"] = [1, 10, 100]
     (project / "params.yaml").write_text(yaml.safe_dump(params))
-    rerun = ran_stages(run(project, BIN / "dvc", "repro").stdout)
+    rerun = ran_stages(run(project, BIN / "dvc", "repro", "m1_table").stdout)
     svm_stages = {f"{s}@{n}-0" for s in ("fit_svm_m1", "fit_svm_pixels") for n in (20, 50)}
     # m1_table reruns only if some SVM's results changed; nothing upstream reruns.
     assert svm_stages <= rerun <= svm_stages | {"m1_table"}

@@ -41,10 +41,23 @@ def test_unknown_kernel_is_refused():
         svm.select(X, y, kernel="cubic", Cs=[1], gamma_factors=[1], standardize=False, folds=3, seed=0)
 
 
-def test_self_training_adds_balanced_pseudo_labels():
-    X, y = blobs(n_per_class=5)
-    X_pool, y_pool = blobs(n_per_class=50, seed=2)
-    model, _ = svm.select(X, y, kernel="rbf", Cs=[1], gamma_factors=[1], standardize=True, folds=5, seed=0)
-    trained, added = svm.self_train(model, X, y, X_pool, rounds=2, per_class=10)
-    assert added == [30, 30]
-    assert svm.evaluate(trained, X_pool, y_pool)["accuracy"] > 0.9
+def test_kernel_svc_matches_sklearns_svc():
+    from sklearn.svm import SVC
+
+    X, y = blobs(dim=4)
+    ours = svm.KernelSVC("rbf", C=3.0, gamma=0.2).fit(X, y)
+    theirs = SVC(kernel="rbf", C=3.0, gamma=0.2).fit(X, y)
+    X_new, _ = blobs(seed=5, dim=4)
+    assert np.allclose(ours.decision_function(X_new), theirs.decision_function(X_new), atol=1e-6)
+
+
+def test_transduction_uses_unlabelled_points_and_keeps_classes_balanced():
+    X, y = blobs(n_per_class=3)
+    X_pool, y_pool = blobs(n_per_class=60, seed=2)
+    model, _ = svm.select(X, y, kernel="rbf", Cs=[1], gamma_factors=[1], standardize=True, folds=3, seed=0)
+    refit, used = svm.transduce(model, X, y, X_pool, n_neighbors=5, alpha=0.2, keep=0.5)
+    assert used == 90  # half of the 60 spread to each of the three classes
+    assert len(refit[-1].X_fit_) == len(X) + used
+    assert svm.evaluate(refit, X_pool, y_pool)["accuracy"] > 0.9
+    cv = svm.transductive_cv_accuracy(model, X, y, X_pool, folds=3, seed=0, n_neighbors=5, alpha=0.2, keep=0.5)
+    assert 0.5 < cv <= 1.0
