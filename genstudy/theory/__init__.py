@@ -1,0 +1,7 @@
+"""The study's theory questions, answered by experiment (issue 4).
+
+divergences    KL, JS and Wasserstein between two parallel segments, estimated from samples
+sequence_cost  generation cost of an LSTM and a Transformer (with and without a KV cache)
+gan2d          a GAN Lab-style 2-D GAN: discriminator heat map, generator gradient field
+ot             exact optimal transport between two equal-size point clouds (shared by the above)
+"""
