@@ -9,6 +9,7 @@ a copy under `.dvc/tmp/exps/`, still logs to the main store.
 import contextlib
 import os
 import subprocess
+import time
 from pathlib import Path
 
 EXPERIMENT = "genstudy"
@@ -63,10 +64,26 @@ def flatten(params: dict, prefix: str = "") -> dict:
     return flat
 
 
+# Where each stage execution leaves its provenance (MLflow run id, wall time): a DVC output
+# of the stage, so the report can cite runs without querying MLflow.
+RECORDS = "reports/runs"
+
+
+def record_path(stage: str) -> Path:
+    return Path(RECORDS) / f"{stage}.json"
+
+
 @contextlib.contextmanager
 def stage_run(stage: str, params: dict, dataset: str | None = None):
-    """One MLflow run for one execution of DVC stage `stage` (e.g. `fit_svm@m1-100-0`)."""
+    """One MLflow run for one execution of DVC stage `stage` (e.g. `fit_svm_m1@100-0`).
+
+    On success also writes reports/runs/<stage>.json: the run id and the stage's
+    wall time since its process started (imports and data loading included).
+    """
     import mlflow
+    import psutil
+
+    from genstudy.io import write_json
 
     experiment_id = ensure_experiment()
     tags = {"dvc.stage": stage, "git.commit": git_commit()}
@@ -77,3 +94,8 @@ def stage_run(stage: str, params: dict, dataset: str | None = None):
     with mlflow.start_run(experiment_id=experiment_id, run_name=stage, tags=tags) as run:
         mlflow.log_params(flatten(params))
         yield run
+        seconds = time.time() - psutil.Process().create_time()
+        mlflow.log_metric("stage_seconds", seconds)
+    write_json(record_path(stage), {"stage": stage, "mlflow_run_id": run.info.run_id,
+                                    "mlflow_experiment_id": experiment_id, "git_commit": tags["git.commit"],
+                                    "seconds": round(seconds, 1)})

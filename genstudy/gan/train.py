@@ -1,0 +1,404 @@
+"""One training loop for class-conditional DCGAN, WGAN and WGAN-GP.
+
+Per generator iteration: `critic_steps` critic updates, then one generator update.
+The loop also
+- keeps an exponential moving average (EMA) of G's weights, which is what samples are
+  drawn from: it averages out the oscillation of adversarial training and gives cleaner
+  samples for free (Yazici et al. 2019);
+- adds the AC-GAN class terms when their weights are > 0 (critic: cross-entropy of its
+  classifier head on real images; generator: on its own samples);
+- saves checkpoints (weights, optimizer states, EMA, RNG state, history) so that a
+  killed run resumes from its last checkpoint to bit-identical final weights on CPU;
+  every random draw of the loop comes from one torch.Generator whose state is saved;
+- detects failed convergence with cheap checks and restarts at the next seed, up to
+  a limit: NaN/Inf losses (at once); and, after a warm-up, at every check a DCGAN
+  discriminator that saturates (mean D(G(z)) tiny) while G's loss climbs, a critic loss
+  that blows up, samples that collapse (little spread within a class compared with
+  real images), or the critic's own classifier putting most samples in one class.
+"""
+
+import copy
+import json
+import math
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from genstudy.gan import METHODS, nets, objectives
+from genstudy.io import save_torch
+
+
+@dataclass
+class FailureChecks:
+    max_attempts: int = 3              # attempts in all: the first, then restarts at seed+1, seed+2, ...
+    warmup: int = 200                  # generator iterations before any check but NaN/Inf applies
+    check_every: int = 100             # iterations between checks; the loss checks average this window
+    patience: int = 2                  # consecutive failed checks that make a failure
+    saturation_prob: float = 0.02      # DCGAN: mean D(G(z)) below this counts as a saturated D ...
+    critic_loss_limit: float = 1e3     # |critic loss| averaged over the window above this: blown up
+    min_diversity: float = 0.1         # within-class sample spread / real spread below this: collapse
+    max_class_fraction: float = 0.6    # share of probe samples the critic's classifier puts in one class ...
+    min_classifier_accuracy: float = 0.7  # ... judged only once that classifier is this accurate on real images
+    probe_per_class: int = 20          # samples per class drawn for the collapse checks
+
+
+@dataclass
+class TrainConfig:
+    method: str                        # dcgan | wgan | wgan_gp
+    iterations: int                    # generator iterations
+    critic_steps: int
+    optimizer: str                     # adam | rmsprop
+    lr: float
+    betas: tuple = (0.5, 0.999)        # adam only
+    clip: float = 0.01                 # wgan only
+    gp_weight: float = 10.0            # wgan_gp only
+    batch_size: int = 64
+    z_dim: int = 128
+    seed: int = 0
+    ema_decay: float = 0.999           # 0 disables the EMA
+    ac_weight_critic: float = 1.0      # 0 disables the auxiliary classifier terms
+    ac_weight_generator: float = 0.1
+    projection: bool = True
+    grid_every: int = 500
+    log_every: int = 50
+    checkpoint_every: int = 100
+    standing_samples: int = 4000       # samples that re-estimate the EMA generator's batch-norm statistics
+    failure: FailureChecks = field(default_factory=FailureChecks)
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"unknown GAN method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if self.optimizer not in ("adam", "rmsprop"):
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose adam or rmsprop")
+        if isinstance(self.failure, dict):
+            self.failure = FailureChecks(**self.failure)
+        self.betas = tuple(self.betas)
+
+
+@dataclass
+class Result:
+    generator: nets.Generator          # EMA weights (standing BN statistics) when ema_decay > 0, eval mode
+    critic: nets.Critic
+    history: list                      # one dict per generator iteration of the final attempt
+    failures: list                     # one dict per failed attempt: attempt, seed, iteration, cause, action
+    seed: int                          # the seed of the attempt that produced the weights
+    converged: bool                    # False if the last allowed attempt was itself flagged (and kept)
+
+
+class Diverged(Exception):
+    def __init__(self, iteration: int, cause: str):
+        super().__init__(f"iteration {iteration}: {cause}")
+        self.iteration, self.cause = iteration, cause
+
+
+class TrainingFailed(Exception):
+    """Every allowed attempt failed, the last one with non-finite numbers."""
+
+    def __init__(self, failures):
+        lines = "; ".join(f"attempt {f['attempt']} (seed {f['seed']}) at iteration {f['iteration']}: "
+                          f"{f['cause']}" for f in failures)
+        super().__init__(f"all {len(failures)} attempts failed: {lines}")
+        self.failures = failures
+
+
+class State:
+    """Everything a checkpoint holds: enough to continue exactly where training stopped."""
+
+    def __init__(self, g, d, g_ema, opt_g, opt_d, rng, attempt, seed, failures):
+        self.g, self.d, self.g_ema, self.opt_g, self.opt_d, self.rng = g, d, g_ema, opt_g, opt_d, rng
+        self.attempt, self.seed, self.failures = attempt, seed, failures
+        self.iteration, self.history, self.grids, self.strikes, self.kept = 0, [], {}, 0, False
+
+    def to_dict(self, fingerprint: str) -> dict:
+        return {"fingerprint": fingerprint, "attempt": self.attempt, "seed": self.seed, "failures": self.failures,
+                "iteration": self.iteration, "history": self.history, "grids": self.grids,
+                "strikes": self.strikes, "kept": self.kept, "rng": self.rng.get_state(),
+                "generator": self.g.state_dict(), "critic": self.d.state_dict(),
+                "ema": self.g_ema.state_dict() if self.g_ema is not None else None,
+                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
+
+
+def make_optimizer(params, cfg: TrainConfig):
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas)
+    return torch.optim.RMSprop(params, lr=cfg.lr)
+
+
+def fresh_state(generator_arch: dict, critic_arch: dict, cfg: TrainConfig, attempt: int, failures: list) -> State:
+    seed = cfg.seed + attempt
+    # Initial weights from the attempt's seed, without touching the caller's global RNG.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        g, d = nets.build(generator_arch, critic_arch, cfg.z_dim, gradient_penalty=cfg.method == "wgan_gp",
+                          projection=cfg.projection)
+    if cfg.method == "wgan":
+        objectives.clip_weights(d.critic_parameters(), cfg.clip)  # the first critic step already sees a clipped f
+    g_ema = copy.deepcopy(g).requires_grad_(False) if cfg.ema_decay > 0 else None
+    opt_g = make_optimizer(g.parameters(), cfg)
+    opt_d = make_optimizer(d.parameters(), cfg)
+    return State(g, d, g_ema, opt_g, opt_d, torch.Generator().manual_seed(seed), attempt, seed, failures)
+
+
+def load_state(path: Path, generator_arch: dict, critic_arch: dict, cfg: TrainConfig, fingerprint: str):
+    """The checkpoint's state, or None if it was written for other params or data."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if ckpt.get("fingerprint") != fingerprint:
+        return None
+    state = fresh_state(generator_arch, critic_arch, cfg, ckpt["attempt"], ckpt["failures"])
+    state.g.load_state_dict(ckpt["generator"])
+    state.d.load_state_dict(ckpt["critic"])
+    if state.g_ema is not None:
+        state.g_ema.load_state_dict(ckpt["ema"])
+    state.opt_g.load_state_dict(ckpt["opt_g"])
+    state.opt_d.load_state_dict(ckpt["opt_d"])
+    state.rng.set_state(ckpt["rng"])
+    state.iteration, state.history, state.grids = ckpt["iteration"], ckpt["history"], ckpt["grids"]
+    state.strikes, state.kept = ckpt["strikes"], ckpt["kept"]
+    return state
+
+
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float):
+    for pe, p in zip(ema.parameters(), model.parameters()):
+        pe.lerp_(p, 1 - decay)
+    for be, b in zip(ema.buffers(), model.buffers()):
+        be.copy_(b)
+
+
+def within_class_spread(x, y, n_classes: int = nets.N_CLASSES) -> float:
+    """Mean pairwise L2 distance between images of the same label, averaged over labels."""
+    x = x.reshape(len(x), -1)
+    spreads = []
+    for c in range(n_classes):
+        members = x[y == c]
+        if len(members) > 1:
+            d = torch.cdist(members, members)
+            spreads.append(d.sum() / (len(members) * (len(members) - 1)))
+    return float(torch.stack(spreads).mean()) if spreads else 0.0
+
+
+def check_window(rows: list, method: str, f: FailureChecks) -> str | None:
+    """The loss-based failure checks on the last 2 * check_every rows; the cause, or None."""
+    recent, earlier = rows[-f.check_every:], rows[-2 * f.check_every:-f.check_every]
+    mean = lambda rs, key: sum(r[key] for r in rs) / len(rs)  # noqa: E731
+    blown = sum(abs(r["d_loss"]) for r in recent) / len(recent)
+    if blown > f.critic_loss_limit:
+        return f"critic loss blew up: mean |critic loss| {blown:.3g} > {f.critic_loss_limit:g}"
+    if method == "dcgan" and earlier:
+        p, g_now, g_before = mean(recent, "d_fake_prob"), mean(recent, "g_loss"), mean(earlier, "g_loss")
+        if p < f.saturation_prob and g_now > g_before:
+            return (f"discriminator saturated: mean D(G(z)) {p:.4f} < {f.saturation_prob:g} while the generator "
+                    f"loss climbed from {g_before:.3f} to {g_now:.3f}")
+    return None
+
+
+@torch.no_grad()
+def probe(state: State, cfg: TrainConfig, real, real_labels, real_spread: float, iteration: int) -> str | None:
+    """The sample-based collapse checks on a small class-balanced probe; the cause, or None.
+
+    The critic's classifier is a witness only once it classifies the real probe images
+    well: early on (and for long with a clipped critic) it puts most of anything in one
+    class. The noise comes from its own generator, so probing never changes the training run.
+    """
+    f = cfg.failure
+    g, d = state.g.eval(), state.d.eval()
+    try:
+        rng = torch.Generator().manual_seed(state.seed * 1_000_003 + iteration)
+        y = torch.arange(g.n_classes).repeat_interleave(f.probe_per_class)
+        x = g(torch.randn(len(y), g.z_dim, generator=rng), y)
+        diversity = within_class_spread(x, y) / real_spread
+        if diversity < f.min_diversity:
+            return f"mode collapse: within-class spread {diversity:.3f} of the real images' < {f.min_diversity:g}"
+        if cfg.ac_weight_critic > 0:
+            competence = (d(real, real_labels)[1].argmax(1) == real_labels).float().mean().item()
+            share = torch.bincount(d(x, y)[1].argmax(1), minlength=g.n_classes).max().item() / len(y)
+            if competence >= f.min_classifier_accuracy and share > f.max_class_fraction:
+                return (f"mode collapse: the critic's classifier ({competence:.0%} right on real images) puts "
+                        f"{share:.0%} of class-balanced samples in one class (> {f.max_class_fraction:.0%})")
+        return None
+    finally:
+        g.train()
+        d.train()
+
+
+def standing_stats(g, cfg: TrainConfig, seed: int):
+    batch = min(500, cfg.standing_samples)
+    nets.standing_stats(g, torch.Generator().manual_seed(seed), max(1, cfg.standing_samples // batch), batch)
+
+
+@torch.no_grad()
+def draw_grid(state: State, cfg: TrainConfig, iteration: int) -> torch.Tensor:
+    """The fixed-noise, fixed-label grid: row c holds class c, column j noise vector j; uint8 (100, 28, 28)."""
+    g = state.g_ema if state.g_ema is not None else state.g
+    n = g.n_classes
+    z = torch.randn(n, cfg.z_dim, generator=torch.Generator().manual_seed(state.seed)).repeat(n, 1)
+    y = torch.arange(n).repeat_interleave(n)
+    if state.g_ema is not None:
+        standing_stats(g, cfg, state.seed * 1_000_003 + iteration)
+    g.eval()
+    images = g(z, y)
+    state.g.train()
+    return (images[:, 0] * 255).round().to(torch.uint8)
+
+
+def fingerprint_of(generator_arch: dict, critic_arch: dict, cfg: TrainConfig, x, y) -> str:
+    """What a checkpoint must have been written for: every setting and a summary of the data."""
+    return json.dumps({"generator": generator_arch, "critic": critic_arch, "cfg": asdict(cfg),
+                       "data": [len(x), float(x.double().sum()), int(y.sum())]}, sort_keys=True, default=str)
+
+
+def train(images, labels, generator_arch: dict, critic_arch: dict, cfg: TrainConfig, checkpoint=None,
+          on_rows=None, on_grid=None, progress: bool = True) -> Result:
+    """Train a class-conditional GAN on images (n, 784) or (n, 1, 28, 28) in [0, 1] with labels (n,).
+
+    checkpoint: a path; an existing checkpoint written for the same params and data is
+    resumed, one for other params is ignored and overwritten. on_rows(rows, attempt)
+    receives the per-iteration metric dicts every log_every iterations (on resume, first
+    the rows restored from the checkpoint); on_grid(iteration, images (100, 1, 28, 28))
+    the sample grid every grid_every iterations and at the end.
+    """
+    x_all = torch.as_tensor(images).reshape(-1, 1, 28, 28).float()
+    y_all = torch.as_tensor(labels).long()
+    n, B, f = len(x_all), cfg.batch_size, cfg.failure
+    gp, clip, wasserstein = cfg.method == "wgan_gp", cfg.method == "wgan", cfg.method != "dcgan"
+    fingerprint = fingerprint_of(generator_arch, critic_arch, cfg, x_all, y_all)
+    checkpoint = Path(checkpoint) if checkpoint else None
+
+    # Real images for the collapse checks, the probe's size per class: their spread, the classifier's competence.
+    pick = torch.cat([torch.nonzero(y_all == c).flatten()[:f.probe_per_class] for c in range(nets.N_CLASSES)])
+    real_spread = within_class_spread(x_all[pick], y_all[pick])
+
+    state = None
+    if checkpoint is not None and checkpoint.exists():
+        state = load_state(checkpoint, generator_arch, critic_arch, cfg, fingerprint)
+        tqdm.write(f"resuming from {checkpoint} at iteration {state.iteration} (attempt {state.attempt + 1})"
+                   if state else f"ignoring {checkpoint}: written for other params or data")
+    if state is None:
+        state = fresh_state(generator_arch, critic_arch, cfg, 0, [])
+    if on_rows and state.history:
+        on_rows(list(state.history), state.attempt + 1)
+    if on_grid:
+        for it, grid in sorted(state.grids.items()):
+            on_grid(it, grid[:, None].float() / 255)
+    logged = len(state.history)
+
+    while True:
+        g, d, g_ema, opt_g, opt_d, rng = state.g, state.d, state.g_ema, state.opt_g, state.opt_d, state.rng
+        g.train()
+        d.train()
+        bar = tqdm(range(state.iteration + 1, cfg.iterations + 1), initial=state.iteration, total=cfg.iterations,
+                   desc=f"{cfg.method} (seed {state.seed})", unit="it", disable=not progress, leave=False)
+        try:
+            for it in bar:
+                # Critic: critic_steps updates, each on a real batch and fresh fakes drawn with the
+                # real batch's labels (so x_hat between them has a label for the penalty too).
+                d.requires_grad_(True)
+                sums = defaultdict(float)
+                for _ in range(cfg.critic_steps):
+                    idx = torch.randint(n, (B,), generator=rng)
+                    real, y = x_all[idx], y_all[idx]                                  # (B, 1, 28, 28), (B,)
+                    z = torch.randn(B, cfg.z_dim, generator=rng)
+                    with torch.no_grad():
+                        fake = g(z, y)                                                # (B, 1, 28, 28)
+                    real_out, real_logits = d(real, y)                                # (B,), (B, 10)
+                    fake_out, _ = d(fake, y)
+                    adversarial = objectives.critic_loss(cfg.method, real_out, fake_out)
+                    loss = adversarial
+                    if gp:
+                        penalty = objectives.gradient_penalty(lambda v: d(v, y)[0], real, fake, rng)
+                        loss = loss + cfg.gp_weight * penalty
+                        sums["gradient_penalty"] += penalty.item()
+                    if cfg.ac_weight_critic > 0:
+                        class_loss = F.cross_entropy(real_logits, y)
+                        loss = loss + cfg.ac_weight_critic * class_loss
+                        sums["d_class_loss"] += class_loss.item()
+                    opt_d.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt_d.step()
+                    if clip:
+                        objectives.clip_weights(d.critic_parameters(), cfg.clip)
+                    sums["d_loss"] += adversarial.item()
+                    if wasserstein:
+                        sums["wasserstein"] += objectives.wasserstein_estimate(real_out, fake_out).item()
+                    else:
+                        sums["d_real_prob"] += torch.sigmoid(real_out).mean().item()
+                        sums["d_fake_prob"] += torch.sigmoid(fake_out).mean().item()
+
+                # Generator: one update against the critic just trained (its weights frozen).
+                d.requires_grad_(False)
+                y = torch.randint(g.n_classes, (B,), generator=rng)
+                z = torch.randn(B, cfg.z_dim, generator=rng)
+                fake_out, fake_logits = d(g(z, y), y)
+                g_loss = objectives.generator_loss(cfg.method, fake_out)
+                total = g_loss
+                row = {"iteration": it}
+                if cfg.ac_weight_generator > 0:
+                    g_class = F.cross_entropy(fake_logits, y)
+                    total = total + cfg.ac_weight_generator * g_class
+                    row["g_class_loss"] = g_class.item()
+                opt_g.zero_grad(set_to_none=True)
+                total.backward()
+                opt_g.step()
+                if g_ema is not None:
+                    # Ramped decay: early on the average must not remember the random init.
+                    ema_update(g_ema, g, min(cfg.ema_decay, (1 + it) / (10 + it)))
+
+                row.update({k: v / cfg.critic_steps for k, v in sums.items()}, g_loss=g_loss.item())
+                state.history.append(row)
+                state.iteration = it
+
+                bad = [k for k, v in row.items() if not math.isfinite(v)]
+                if bad:
+                    raise Diverged(it, "non-finite " + ", ".join(f"{k} = {row[k]}" for k in bad))
+
+                if it % cfg.grid_every == 0 or it == cfg.iterations:
+                    state.grids[it] = draw_grid(state, cfg, it)
+                    if on_grid:
+                        on_grid(it, state.grids[it][:, None].float() / 255)
+                if on_rows and (it % cfg.log_every == 0 or it == cfg.iterations):
+                    on_rows(state.history[logged:], state.attempt + 1)
+                    logged = len(state.history)
+                if it % 10 == 0:
+                    bar.set_postfix({k: f"{row[k]:.3f}" for k in ("d_loss", "g_loss", "wasserstein") if k in row})
+
+                if not state.kept and it >= f.warmup and it % f.check_every == 0:
+                    cause = (check_window(state.history, cfg.method, f)
+                             or probe(state, cfg, x_all[pick], y_all[pick], real_spread, it))
+                    state.strikes = state.strikes + 1 if cause else 0
+                    if cause and state.strikes >= f.patience:
+                        raise Diverged(it, cause)
+                if checkpoint is not None and it % cfg.checkpoint_every == 0:
+                    save_torch(state.to_dict(fingerprint), checkpoint)
+            bar.close()
+            break
+        except Diverged as e:
+            bar.close()
+            attempt = state.attempt + 1
+            failure = {"attempt": attempt, "seed": state.seed, "iteration": e.iteration, "cause": e.cause}
+            finite = not e.cause.startswith("non-finite")
+            if attempt >= f.max_attempts and finite:
+                # No seed left to try: keep training this one to the end, and say so.
+                state.failures = state.failures + [dict(failure, action="kept: attempt limit reached")]
+                state.kept, state.strikes = True, 0
+                tqdm.write(f"attempt {attempt} (seed {state.seed}) failed at iteration {e.iteration}: {e.cause}; "
+                           "attempt limit reached, training it to the end")
+                continue
+            failures = state.failures + [dict(failure, action="restarted" if attempt < f.max_attempts else "gave up")]
+            if attempt >= f.max_attempts:
+                raise TrainingFailed(failures) from None
+            tqdm.write(f"attempt {attempt} (seed {state.seed}) failed at iteration {e.iteration}: {e.cause}; "
+                       f"restarting with seed {state.seed + 1}")
+            state = fresh_state(generator_arch, critic_arch, cfg, attempt, failures)
+            logged = 0
+            if checkpoint is not None:
+                save_torch(state.to_dict(fingerprint), checkpoint)
+
+    g_final = state.g_ema if state.g_ema is not None else state.g
+    if state.g_ema is not None:
+        standing_stats(g_final, cfg, state.seed)
+    return Result(generator=g_final.eval(), critic=state.d.eval(), history=state.history, failures=state.failures,
+                  seed=state.seed, converged=not state.kept)
