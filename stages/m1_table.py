@@ -15,7 +15,7 @@ from genstudy.io import atomic_path, save_figure, write_json, write_text
 from stages.common import Params, dataset_name, main, require
 from stages.fit_svm import result_path
 
-METHODS = {"m1": "M1 + SVM", "m1_transductive": "M1 + self-training SVM", "raw_pixels": "SVM on raw pixels"}
+METHODS = {"m1": "M1 + SVM", "m1_transductive": "M1 + label spreading + SVM (transductive)", "raw_pixels": "SVM on raw pixels"}
 
 
 def collect(counts, seeds) -> pd.DataFrame:
@@ -30,7 +30,7 @@ def collect(counts, seeds) -> pd.DataFrame:
                 for method, r in result["methods"].items():
                     rows.append({"method": "raw_pixels" if method == "pixels" else method, "n": n, "seed": seed,
                                  "accuracy": r["accuracy"], "C": r["C"], "gamma_factor": r.get("gamma_factor"),
-                                 "cv_accuracy": r["cv_accuracy"], "kernel": r["kernel"]})
+                                 "cv_accuracy": r["cv_accuracy"], "cv_folds": r["cv_folds"], "kernel": r["kernel"]})
     return pd.DataFrame(rows)
 
 
@@ -68,7 +68,8 @@ def markdown(summary: dict, runs: pd.DataFrame, dataset: str, kernel: str) -> st
                 references.FASHION_REFERENCES.values()]
         lines.append(f"| {n} | " + " | ".join(cell(m, n, "accuracy") for m in methods) + " | "
                      + " | ".join(refs) + " |")
-    lines += ["", f"### Selected hyperparameters (SVC, {kernel} kernel; by {int(runs['seed'].nunique())}-seed CV on "
+    folds = ", ".join(sorted({str(int(f)) for f in runs["cv_folds"]}))
+    lines += ["", f"### Selected hyperparameters (SVC, {kernel} kernel; per seed, by stratified {folds}-fold CV on "
               "the N labelled images only; gamma as a multiple of sklearn's gamma='scale')", "",
               "| method | N | C per seed | gamma factor per seed | CV accuracy (mean) |", "|---|---|---|---|---|"]
     for (method, n), g in runs.sort_values("seed").groupby(["method", "n"]):
