@@ -46,6 +46,17 @@ def write_tiny(directory: Path, gz: bool = True, **kwargs) -> dict:
     return checksums
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny tensors run faster on one thread, and far faster on a machine shared with other work."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def tiny_source(tmp_path):
     """(directory of gzipped tiny IDX files, their checksums)."""

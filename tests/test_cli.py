@@ -14,17 +14,10 @@ from genstudy.gan import train as gan_train
 from stages.train_gan import weights
 from tests.test_gan_train import config, run
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TINY = {"generator": {"type": "conv", "depth": 4, "filters": 4, "nonlinearity": "relu", "batch_norm": True},
         "critic": {"depth": 4, "filters": 4, "nonlinearity": "leaky_relu", "norm": "batch"}}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors run faster on one thread, and far faster on a machine shared with other work."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

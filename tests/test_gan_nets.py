@@ -8,16 +8,9 @@ from torch import nn
 from genstudy.gan import nets
 from tests.scratch import ROOT
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 PRESETS = yaml.safe_load((ROOT / "params.yaml").read_text())["gan"]["architectures"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors run faster on one thread, and far faster on a machine shared with other work."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("arch", ["dcgan", "mlp_g"])

@@ -8,14 +8,7 @@ from torch import nn
 
 from genstudy.gan import nets, objectives
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors run faster on one thread, and far faster on a machine shared with other work."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_dcgan_losses_match_bce_and_are_non_saturating():

@@ -14,17 +14,12 @@ from genstudy.gan import train as gan_train
 from tests.conftest import tiny_arrays
 from tests.scratch import ROOT
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 GEN = {"type": "conv", "depth": 4, "filters": 4, "nonlinearity": "relu", "batch_norm": True}
 CRIT = {"depth": 4, "filters": 4, "nonlinearity": "leaky_relu", "norm": "batch"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors run faster on one thread, and far faster on a machine shared with other work."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 METHODS = {"dcgan": dict(optimizer="adam", lr=2e-4, betas=(0.5, 0.999), critic_steps=1),
            "wgan": dict(optimizer="rmsprop", lr=5e-5, critic_steps=2, clip=0.01),
            "wgan_gp": dict(optimizer="adam", lr=1e-4, betas=(0.5, 0.9), critic_steps=2, gp_weight=10.0)}

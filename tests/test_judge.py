@@ -9,14 +9,7 @@ from genstudy import judge
 from genstudy.data import FILES
 from tests.conftest import tiny_arrays
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors run faster on one thread, and far faster on a machine shared with other work."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def random_cov(rng, d):
