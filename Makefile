@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: study test setup data-package quick paper mlflow-ui clean-mlflow
+.PHONY: study test setup data-package quick paper mlflow-ui clean-mlflow report-screenshot
 
 setup: $(VENV)/.installed
 
@@ -38,3 +38,8 @@ paper: setup data-package
 
 mlflow-ui: setup
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --default-artifact-root $(CURDIR)/mlartifacts
+
+# Render reports/report.html in headless Chromium (Debian: apt-get install chromium), check that every
+# figure decodes and renders, and save reports/report_screenshot.png.
+report-screenshot: setup
+	python tools/screenshot_report.py

@@ -10,3 +10,6 @@ FASHION_REFERENCES = {
     "best public M1 figures found": {100: 0.7025, 600: 0.7590, 1000: 0.7903, 3000: 0.8138},
     "published course solution": {100: 0.5957, 600: 0.7015, 1000: 0.7093, 3000: 0.7291},
 }
+
+# Fashion-MNIST, RBF SVC on raw pixels trained with every label: the ceiling of the raw-pixel baseline.
+FASHION_RAW_PIXELS_ALL_LABELS = {"n": 60000, "accuracy": 0.897}

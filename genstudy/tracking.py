@@ -74,11 +74,13 @@ def record_path(stage: str) -> Path:
 
 
 @contextlib.contextmanager
-def stage_run(stage: str, params: dict, dataset: str | None = None):
+def stage_run(stage: str, params: dict, dataset: str | None = None, record=None):
     """One MLflow run for one execution of DVC stage `stage` (e.g. `fit_svm_m1@100-0`).
 
-    On success also writes reports/runs/<stage>.json: the run id and the stage's
-    wall time since its process started (imports and data loading included).
+    On success also writes reports/runs/<stage>.json (or `record`): the run id and the
+    stage's wall time since its process started (imports and data loading included).
+    The report stage passes its own `record`: it depends on reports/runs as a whole, and
+    DVC refuses a stage whose output lies inside its own dependency.
     """
     import mlflow
     import psutil
@@ -96,6 +98,6 @@ def stage_run(stage: str, params: dict, dataset: str | None = None):
         yield run
         seconds = time.time() - psutil.Process().create_time()
         mlflow.log_metric("stage_seconds", seconds)
-    write_json(record_path(stage), {"stage": stage, "mlflow_run_id": run.info.run_id,
-                                    "mlflow_experiment_id": experiment_id, "git_commit": tags["git.commit"],
-                                    "seconds": round(seconds, 1)})
+    write_json(record or record_path(stage), {
+        "stage": stage, "mlflow_run_id": run.info.run_id, "mlflow_experiment_id": experiment_id,
+        "git_commit": tags["git.commit"], "seconds": round(seconds, 1)})

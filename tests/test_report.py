@@ -1,0 +1,385 @@
+"""The report (stages gan_figures and report): numbers from the metrics files, missing parts named,
+figures embedded; under DVC, a change to an M1-only param reruns the report but no GAN stage."""
+
+import base64
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from genstudy import references
+from genstudy.report import embed_images, label_comparison, loss_panels, to_html
+from stages import gan_figures
+from stages import report as report_stage
+from stages.common import Params
+from tests.scratch import BIN, ROOT, make_project, ran_stages, run
+
+# --- what the report shows, read back --------------------------------------------------------
+
+LITERALS = [  # maths and citations, not results: the only numbers the report may state without a metrics file
+    r"et al\.,? \(?(?:19|20)\d\d\)?", r"Table 1", r"log 2", r"\{0\}", r"\[0, 1\]", r"θ [=≠>] 0"]
+NUMBER = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?(?:e[-+]\d+)?(?!\w)")
+
+
+def prose_and_cells(md: str) -> str:
+    """The report's text without code, link targets and the literal phrases of LITERALS."""
+    md = re.sub(r"```.*?```", " ", md, flags=re.S)
+    md = re.sub(r"`[^`]*`", " ", md)
+    md = re.sub(r"\]\([^)]*\)", "]", md)
+    for pattern in LITERALS:
+        md = re.sub(pattern, " ", md)
+    return md
+
+
+def tables(md: str) -> list[list[list[str]]]:
+    """Every pipe table as rows of cells (header first, the --- line dropped)."""
+    out, current = [], []
+    for line in md.splitlines() + [""]:
+        if line.startswith("|"):
+            if not re.fullmatch(r"\|(---\|)+", line):
+                current.append([c.strip() for c in line.strip("|").split(" | ")])
+        elif current:
+            out.append(current)
+            current = []
+    return out
+
+
+def numbers_in(value, out: list):
+    """Numeric leaves of a JSON value, numeric keys, and numbers written inside its strings."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, (int, float)):
+        out.append(value)
+    elif isinstance(value, str):
+        out.extend(float(t.replace(",", "")) for t in NUMBER.findall(value))
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            numbers_in(k, out)
+            numbers_in(v, out)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            numbers_in(v, out)
+
+
+def sources(root: Path) -> list:
+    """Every number the report may show: the metrics files, the stage run records (and the sums and
+    counts the wall-time table makes of them), the published references."""
+    values = []
+    for path in [*(root / "metrics").rglob("*.json"), *(root / "reports/runs").glob("*.json")]:
+        numbers_in(json.loads(path.read_text()), values)
+    records = report_stage.run_records(root / "reports/runs")
+    for _, g in records.groupby("base"):
+        values += [g.seconds.sum(), len(g)]
+    values.append(records.seconds.sum())
+    numbers_in([v for k, v in vars(references).items() if k.isupper()], values)
+    return values
+
+
+def unmatched_numbers(md: str, values: list) -> list[str]:
+    """Numbers in the report's text and tables that no source value gives at the shown precision."""
+    shown = {}
+    for v in values:
+        for d in range(7):
+            shown.setdefault(("f", d), set()).add(f"{v:.{d}f}")
+        for d in range(4):
+            shown.setdefault(("e", d), set()).add(f"{v:.{d}e}")
+    bad = []
+    for token in NUMBER.findall(prose_and_cells(md)):
+        plain = token.replace(",", "")
+        mantissa = plain.split("e")[0]
+        digits = len(mantissa.split(".")[1]) if "." in mantissa else 0
+        if plain not in shown[("e" if "e" in plain else "f", digits)]:
+            bad.append(token)
+    return bad
+
+
+def table_after(md: str, heading: str) -> list[list[str]]:
+    """The first table after the line containing `heading`."""
+    return tables(md[md.index(heading):])[0]
+
+
+def check_m1_tables(md: str, m1: dict):
+    """The Table 1-style cells are metrics/m1.json's mean ± std, at 2 (error %) and 4 (accuracy) decimals."""
+    names = {"M1 + SVM": "m1", "M1 + label spreading + SVM (transductive)": "m1_transductive",
+             "SVM on raw pixels (baseline)": "raw_pixels"}
+    for heading, key, digits in (("**Test error (%)**", "error", 2), ("**Test accuracy**", "accuracy", 4)):
+        rows = table_after(md, heading)
+        counts = [c.removeprefix("N = ") for c in rows[0][1:]]
+        seen = set()
+        for row in rows[1:]:
+            if row[0] in names:
+                cells = m1[names[row[0]]]
+                seen.add(names[row[0]])
+                assert row[1:] == [f"{cells[n][key + '_mean']:.{digits}f} ± {cells[n][key + '_std']:.{digits}f}"
+                                   for n in counts], row
+        assert seen == set(m1) & set(names.values())
+
+
+def check_gan_rows(md: str, root: Path):
+    rows = {r[0]: r for r in table_after(md, "## GAN metrics")[1:]}
+    for path in (root / "metrics/gan").glob("*-*.json"):
+        m = json.loads(path.read_text())
+        if path.stem in rows:
+            assert rows[path.stem][4:7] == [f"{m['judge_accuracy']:.4f}", f"{m['frechet_distance']:.2f}",
+                                            f"{m['diversity']:.3f}"]
+
+
+# --- (a) the assembly on synthetic metrics --------------------------------------------------
+
+
+def write(root: Path, path: str, obj):
+    file = root / path
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(json.dumps(obj))
+
+
+def png(path: Path):
+    """A real 2x2 PNG (a figure the HTML must embed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plt.imsave(path, [[0, 1], [1, 0]])
+
+
+@pytest.fixture
+def synthetic(tmp_path, monkeypatch):
+    """A tree of outputs for N = 100, 600, seeds 0, 1 and one GAN run of two archs x two methods."""
+    monkeypatch.chdir(tmp_path)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["labels"] = {"counts": [100, 600], "seeds": [0, 1]}
+    params["gan"]["matrix"] = {"arch": ["dcgan", "mlp_g"], "method": ["dcgan", "wgan"]}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    cell = lambda a, s: {"accuracy_mean": a, "accuracy_std": s, "error_mean": round(100 * (1 - a), 2),  # noqa: E731
+                         "error_std": round(100 * s, 2), "seeds": 2}
+    m1 = {"m1": {"100": cell(0.7123, 0.0111), "600": cell(0.8034, 0.0056)},
+          "m1_transductive": {"100": cell(0.7201, 0.0102), "600": cell(0.8012, 0.0044)},
+          "raw_pixels": {"100": cell(0.6789, 0.0222), "600": cell(0.7901, 0.0033)}}
+    write(tmp_path, "metrics/m1.json", m1)
+    write(tmp_path, "metrics/vae.json", {"epochs": 7, "train_elbo": -251.25, "test_elbo": -253.75,
+                                         "test_kl": 41.5, "active_units": 33})
+    for n in (100, 600):
+        for seed in (0, 1):
+            fit = {"C": 3.0 + seed, "gamma_factor": 0.3, "kernel": "rbf", "cv_folds": 5, "accuracy": 0.7}
+            write(tmp_path, f"metrics/svm/m1-n{n}-seed{seed}.json", {"methods": {"m1": fit, "m1_transductive": fit}})
+            write(tmp_path, f"metrics/svm/pixels-n{n}-seed{seed}.json",
+                  {"methods": {"pixels": {**fit, "C": 30.0}}})
+    write(tmp_path, "metrics/gan/dcgan-dcgan.json", {"judge_accuracy": 0.8765, "frechet_distance": 43.219,
+                                                     "diversity": 0.7321, "converged": True, "n": 1000})
+    write(tmp_path, "metrics/gan/train/dcgan-dcgan.json", {
+        "iterations": 300, "attempts": 2, "failed_attempts": 1,
+        "failures": [{"attempt": 1, "seed": 0, "iteration": 200, "cause": "NaN in the critic loss",
+                      "action": "restarted"}]})
+    write(tmp_path, "reports/runs/train_vae.json", {"stage": "train_vae", "mlflow_run_id": "abc", "seconds": 12.5})
+    for n in (600, 1000, 100):
+        write(tmp_path, f"reports/runs/fit_svm_m1@{n}-0.json",
+              {"stage": f"fit_svm_m1@{n}-0", "mlflow_run_id": f"id{n}", "seconds": n / 100})
+    png(tmp_path / "reports/figures/vae/elbo.png")
+    return tmp_path, Params(params), m1
+
+
+def test_m1_tables_hyperparameters_and_references_come_from_the_metrics(synthetic):
+    root, p, m1 = synthetic
+    md = report_stage.assemble(p, "RUN")
+    check_m1_tables(md, m1)
+    error = table_after(md, "**Test error (%)**")
+    paper = references.PAPER_MNIST_M1_TSVM_ERROR
+    assert error[-1][0].startswith("reference: M1 + TSVM on **MNIST**")
+    assert error[-1][1:] == [f"{paper[100][0]:g} ± {paper[100][1]:g}", f"{paper[600][0]:g} ± {paper[600][1]:g}"]
+    accuracy = table_after(md, "**Test accuracy**")
+    for name, ref in references.FASHION_REFERENCES.items():
+        assert [f"reference: {name} (Fashion-MNIST)", f"{ref[100]:.4f}", f"{ref[600]:.4f}"] in accuracy
+    hyper = table_after(md, "**Classifier and selected hyperparameters.**")
+    assert ["M1 + SVM", "100", "rbf", "3, 4", "0.3, 0.3"] in hyper
+    assert ["SVM on raw pixels (baseline)", "600", "rbf", "30, 30", "0.3, 0.3"] in hyper
+    assert "5-fold" in md and "-253.8 on the test set" in md and "33 latent units" in md
+    assert unmatched_numbers(md, sources(root)) == []
+
+
+def test_missing_gan_runs_and_theory_are_named_with_the_stage_that_makes_them(synthetic):
+    root, p, _ = synthetic
+    md = report_stage.assemble(p, "RUN")
+    check_gan_rows(md, root)
+    assert "| dcgan-dcgan | dcgan | DCGAN (non-saturating) | 1,000 | 0.8765 | 43.22 | 0.732 | yes |" in md
+    for run in ("dcgan-wgan", "mlp_g-dcgan", "mlp_g-wgan"):
+        assert f"run `dvc repro evaluate_gan@{run}`" in md and f"run `dvc repro train_gan@{run}`" in md
+    assert "attempt 1 (seed 0, iteration 200): NaN in the critic loss → restarted" in md
+    for stage in ("gan_reference", "gan_table", "gan_figures", "theory_divergences", "theory_sequence_cost",
+                  "theory_gan2d", "m1_table"):  # m1_table: its accuracy figure
+        assert f"run `dvc repro {stage}`" in md, stage
+    assert "![VAE: ELBO per epoch, training and test set](figures/vae/elbo.png)" in md
+    assert unmatched_numbers(md, sources(root)) == []
+
+
+def test_an_empty_tree_still_gives_a_report_of_missing_parts(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    md = report_stage.assemble(Params.load(), "RUN")
+    for section in ("## M1", "## GAN training: losses", "## GAN samples", "## GAN metrics", "## Theory",
+                    "## How to reproduce", "## Provenance"):
+        assert section in md
+    assert md.count("> **Missing:") >= 10 and "run `dvc repro m1_table`" in md and "![" not in md
+
+
+def test_wall_times_and_provenance(synthetic):
+    root, p, _ = synthetic
+    md = report_stage.assemble(p, "RUN-ID")
+    assert "| `fit_svm_m1` | 3 | 1–10 | 17 |" in md and "| `train_vae` | 1 | 12 | 12 |" in md
+    stages = [r[0] for r in table_after(md, "## Provenance")[1:]]
+    assert stages == ["`train_vae`", "`fit_svm_m1@100-0`", "`fit_svm_m1@600-0`", "`fit_svm_m1@1000-0`"]
+    import hashlib
+
+    assert hashlib.sha256((root / "params.yaml").read_bytes()).hexdigest() in md and "`RUN-ID`" in md
+    assert "genstudy generate --arch dcgan --method wgan_gp --label Dress" in md
+
+
+def test_html_embeds_every_figure_and_refuses_a_missing_one(tmp_path):
+    png(tmp_path / "figures/a.png")
+    page, embedded = to_html("# T\n\n![a](figures/a.png)\n\n| x | y |\n|---|---|\n| 1 | 2 |\n", tmp_path, "T")
+    assert embedded == ["figures/a.png"] and "<table>" in page
+    src = re.search(r'<img[^>]*src="([^"]+)"', page).group(1)
+    assert base64.b64decode(src.split(",", 1)[1]) == (tmp_path / "figures/a.png").read_bytes()
+    with pytest.raises(FileNotFoundError, match="b.png"):
+        embed_images('<img alt="b" src="figures/b.png" />', tmp_path)
+
+
+def test_better_architecture_by_mean_frechet_distance_over_common_methods():
+    scores = {"a": {"dcgan": {"frechet_distance": 10.0, "judge_accuracy": 0.9},
+                    "wgan": {"frechet_distance": 50.0, "judge_accuracy": 0.5}},
+              "b": {"dcgan": {"frechet_distance": 20.0, "judge_accuracy": 0.8}}}
+    choice = gan_figures.choose_arch(["a", "b"], ["dcgan", "wgan"], scores)
+    # a's WGAN is not compared: b has none.
+    assert choice["chosen_arch"] == "a" and choice["compared_methods"] == ["dcgan"]
+    assert choice["per_arch"]["a"]["mean_frechet_distance"] == 10.0
+    assert gan_figures.choose_arch(["a", "b"], ["dcgan"], {})["chosen_arch"] is None
+    only = gan_figures.choose_arch(["a", "b"], ["dcgan", "wgan"], {"b": scores["b"]})
+    assert only["chosen_arch"] == "b" and "none is" in only["rule"]
+
+
+def test_report_labels_are_validated_by_name():
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["report"]["labels"] = ["Dress", "Jacket"]
+    with pytest.raises(Exception, match="report.labels.*Jacket"):
+        gan_figures.read_params(Params(params))
+    params["report"]["labels"] = ["Dress", 3]
+    with pytest.raises(Exception, match="different classes"):
+        gan_figures.read_params(Params(params))
+    params["report"]["labels"] = ["Sneaker", "ankle boot"]
+    assert gan_figures.read_params(Params(params))["labels"] == [7, 9]
+
+
+def test_figures_draw_missing_runs_as_notes():
+    history = pd.DataFrame({"iteration": range(1, 41), "d_loss": [1.0] * 40, "g_loss": [float(i) for i in range(40)]})
+    fig = loss_panels({"dcgan": history, "wgan": None}, {}, "t", 5, {"wgan": "not trained yet"})
+    assert [ax.get_title() for ax in fig.axes] == ["dcgan", "wgan"] and len(fig.axes[0].lines) == 4
+    assert fig.axes[1].texts[0].get_text() == "not trained yet"
+    rows = {"DCGAN": torch.rand(4, 1, 28, 28), "WGAN": None, "real": torch.rand(4, 1, 28, 28)}
+    fig = label_comparison(rows, ["Dress", "Sneaker"], 2, "t", {"WGAN": "not trained yet"})
+    assert len(fig.axes) == 12 and fig.axes[0].get_title() == "Dress #1" and fig.axes[3].get_title() == "Sneaker #2"
+
+
+@pytest.mark.slow
+def test_screenshot_script_renders_every_figure_and_flags_a_missing_one(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    if not any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")):
+        pytest.skip("no headless Chromium (apt-get install chromium)")
+    png(tmp_path / "figures/a.png")
+    page, _ = to_html("# T\n\n![a](figures/a.png)\n", tmp_path, "T")
+    (tmp_path / "ok.html").write_text(page)
+    (tmp_path / "bad.html").write_text(page.replace("</body>", '<img alt="gone" src="figures/gone.png"></body>'))
+    script = [sys.executable, str(ROOT / "tools/screenshot_report.py"), "--out", str(tmp_path / "shot.png")]
+    ok = subprocess.run(script + ["--html", str(tmp_path / "ok.html")], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "1 images embedded, 1 rendered" in ok.stdout and (tmp_path / "shot.png").stat().st_size > 1000
+    bad = subprocess.run(script + ["--html", str(tmp_path / "bad.html")], capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "image 'gone' is not embedded" in bad.stderr and "image 'gone' did not render" in bad.stderr
+
+
+# --- (b) the committed report ---------------------------------------------------------------
+
+
+def test_committed_report_matches_the_committed_metrics():
+    md_path = ROOT / "reports/report.md"
+    if not md_path.exists():
+        pytest.skip("reports/report.md not built yet (dvc repro report)")
+    md = md_path.read_text()
+    assert unmatched_numbers(md, sources(ROOT)) == []
+    if (ROOT / "metrics/m1.json").exists():
+        check_m1_tables(md, json.loads((ROOT / "metrics/m1.json").read_text()))
+    check_gan_rows(md, ROOT)
+    html_path = ROOT / "reports/report.html"
+    assert html_path.exists()
+    srcs = re.findall(r'<img[^>]*src="([^"]+)"', html_path.read_text())
+    assert len(srcs) == md.count("![") and all(s.startswith("data:image/png;base64,") for s in srcs)
+
+
+# --- (c) under DVC, in a scratch project ----------------------------------------------------
+
+
+def tiny_everything(params):
+    from tests.test_gan_pipeline import tiny_gan
+    from tests.test_theory import shrink
+
+    tiny_gan(params)
+    shrink(params)
+    # Both architectures (the report compares them), one method: each GAN stage costs seconds of start-up.
+    params["gan"]["matrix"] = {"arch": ["dcgan", "mlp_g"], "method": ["dcgan"]}
+    params["report"].update(labels=[3, 7], loss_smoothing=2)  # the tiny dataset's classes are 0-9
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory):
+    project = make_project(tmp_path_factory.mktemp("scratch") / "project", edit=tiny_everything)
+    first = run(project, BIN / "dvc", "repro")
+    return project, first.stdout
+
+
+GAN_STAGES = ("train_judge", "train_gan", "evaluate_gan", "gan_reference", "gan_table", "gan_figures")
+
+
+@pytest.mark.slow
+def test_dvc_repro_builds_the_report_last_with_every_number_from_the_metrics(full):
+    project, output = full
+    ran = ran_stages(output)
+    assert {"gan_figures", "report", "m1_table", "gan_table", "theory_gan2d"} <= ran
+    last = max(output.rindex(f"Running stage '{s}'") for s in ran - {"report"})
+    assert output.rindex("Running stage 'report'") > last
+    md = (project / "reports/report.md").read_text()
+    assert "> **Missing:" not in md
+    assert unmatched_numbers(md, sources(project)) == []
+    check_m1_tables(md, json.loads((project / "metrics/m1.json").read_text()))
+    check_gan_rows(md, project)
+    choice = json.loads((project / "metrics/gan_figures.json").read_text())
+    assert f"Better architecture: **`{choice['chosen_arch']}`**" in md
+    srcs = re.findall(r'<img[^>]*src="([^"]+)"', (project / "reports/report.html").read_text())
+    assert len(srcs) == md.count("![") >= 14 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    with sqlite3.connect(project / "mlflow.db") as db:
+        run_id = db.execute("select run_uuid from runs where name = 'report'").fetchone()[0]
+    assert json.loads((project / "reports/report_run.json").read_text())["mlflow_run_id"] == run_id
+    assert f"`{run_id}`" in md
+    logged = {p.name for p in (project / "mlartifacts").rglob("*") if run_id in str(p)}
+    assert {"report.md", "report.html", "two_labels.png", "elbo.png"} <= logged
+
+
+@pytest.mark.slow
+def test_an_m1_only_param_reruns_m1_stages_and_the_report_but_no_gan_stage(full):
+    project, _ = full
+    assert ran_stages(run(project, BIN / "dvc", "repro").stdout) == set()
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["svm"]["C"] = [1, 10, 100]
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    rerun = ran_stages(run(project, BIN / "dvc", "repro").stdout)
+    svm = {f"{s}@{n}-0" for s in ("fit_svm_m1", "fit_svm_pixels") for n in (20, 50)}
+    assert svm | {"report"} <= rerun <= svm | {"m1_table", "report"}
+    assert not {s for s in rerun if s.split("@")[0] in GAN_STAGES}
