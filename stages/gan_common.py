@@ -82,6 +82,27 @@ def architecture(p: Params, arch: str) -> tuple[dict, dict]:
     return g, c
 
 
+def device(p: Params) -> str:
+    """gan.train.device: where train_gan runs ("cpu" by default; "cuda" for the paper profile)."""
+    import torch
+
+    key = "gan.train.device"
+    name = p.get(key)
+    if not isinstance(name, str):
+        raise p.bad(key, name, "use cpu, cuda, cuda:N or mps")
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise p.bad(key, name, "use cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise p.bad(key, name, "this torch build or machine has no CUDA device; use cpu")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise p.bad(key, name, "this machine has no MPS device; use cpu")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise p.bad(key, name, "use cpu, cuda, cuda:N or mps")
+    return str(dev)
+
+
 def train_config(p: Params, method: str) -> dict:
     """Keyword arguments of genstudy.gan.train.TrainConfig from gan.methods.<method> and gan.train."""
     check_method(method)

@@ -89,6 +89,7 @@ def run(argv=None):
     dataset = dataset_name(p)
     generator, critic = gc.architecture(p, args.arch)
     cfg = gc.train_config(p, args.method)
+    device = gc.device(p)
     x, y = data.load_pixels(require("data/raw", "download"), "train")
     names = data.class_names(dataset)
     name = stage_name("train_gan", args.arch, args.method)
@@ -96,7 +97,7 @@ def run(argv=None):
     checkpoint = Path(gc.checkpoint_path(args.arch, args.method))
 
     with tracking.stage_run(name, {"gan": {"arch": args.arch, "method": args.method, "generator": generator,
-                                           "critic": critic, "train": cfg}}, dataset) as mlrun:
+                                           "critic": critic, "train": cfg, "device": device}}, dataset) as mlrun:
         import mlflow
 
         client = mlflow.MlflowClient()
@@ -112,7 +113,7 @@ def run(argv=None):
             result = gan_train.train(torch.from_numpy(x), torch.from_numpy(y), generator, critic,
                                      gan_train.TrainConfig(**cfg), checkpoint=checkpoint,
                                      on_rows=lambda rows, attempt: log_rows(client, mlrun.info.run_id, rows, attempt),
-                                     on_grid=on_grid)
+                                     on_grid=on_grid, device=device)
         except gan_train.TrainingFailed as e:
             raise SystemExit(f"error: {name}: {e}. Fix: lower gan.methods.{args.method}.lr or raise "
                              "gan.train.failure.max_attempts in params.yaml")

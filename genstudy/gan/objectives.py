@@ -44,7 +44,8 @@ def wasserstein_estimate(real_out, fake_out):
 
 def interpolate(real, fake, generator=None):
     """x_hat = eps * real + (1 - eps) * fake with one eps ~ U[0, 1] per sample (not per pixel)."""
-    eps = torch.rand((len(real),) + (1,) * (real.dim() - 1), generator=generator, dtype=real.dtype)
+    # Drawn where `generator` lives (the CPU), then moved: the same eps for a seed on every device.
+    eps = torch.rand((len(real),) + (1,) * (real.dim() - 1), generator=generator, dtype=real.dtype).to(real.device)
     return eps * real + (1 - eps) * fake
 
 

@@ -128,13 +128,16 @@ def make_optimizer(params, cfg: TrainConfig):
     return torch.optim.RMSprop(params, lr=cfg.lr)
 
 
-def fresh_state(generator_arch: dict, critic_arch: dict, cfg: TrainConfig, attempt: int, failures: list) -> State:
+def fresh_state(generator_arch: dict, critic_arch: dict, cfg: TrainConfig, attempt: int, failures: list,
+                device: str = "cpu") -> State:
     seed = cfg.seed + attempt
-    # Initial weights from the attempt's seed, without touching the caller's global RNG.
+    # Initial weights from the attempt's seed, without touching the caller's global RNG; built on
+    # the CPU so that a seed gives the same initial weights on every device.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         g, d = nets.build(generator_arch, critic_arch, cfg.z_dim, gradient_penalty=cfg.method == "wgan_gp",
                           projection=cfg.projection)
+    g, d = g.to(device), d.to(device)
     if cfg.method == "wgan":
         objectives.clip_weights(d.critic_parameters(), cfg.clip)  # the first critic step already sees a clipped f
     g_ema = copy.deepcopy(g).requires_grad_(False) if cfg.ema_decay > 0 else None
@@ -143,12 +146,13 @@ def fresh_state(generator_arch: dict, critic_arch: dict, cfg: TrainConfig, attem
     return State(g, d, g_ema, opt_g, opt_d, torch.Generator().manual_seed(seed), attempt, seed, failures)
 
 
-def load_state(path: Path, generator_arch: dict, critic_arch: dict, cfg: TrainConfig, fingerprint: str):
+def load_state(path: Path, generator_arch: dict, critic_arch: dict, cfg: TrainConfig, fingerprint: str,
+               device: str = "cpu"):
     """The checkpoint's state, or None if it was written for other params or data."""
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     if ckpt.get("fingerprint") != fingerprint:
         return None
-    state = fresh_state(generator_arch, critic_arch, cfg, ckpt["attempt"], ckpt["failures"])
+    state = fresh_state(generator_arch, critic_arch, cfg, ckpt["attempt"], ckpt["failures"], device)
     state.g.load_state_dict(ckpt["generator"])
     state.d.load_state_dict(ckpt["critic"])
     if state.g_ema is not None:
@@ -206,10 +210,11 @@ def probe(state: State, cfg: TrainConfig, real, real_labels, real_spread: float,
     """
     f = cfg.failure
     g, d = state.g.eval(), state.d.eval()
+    device = real.device
     try:
         rng = torch.Generator().manual_seed(state.seed * 1_000_003 + iteration)
-        y = torch.arange(g.n_classes).repeat_interleave(f.probe_per_class)
-        x = g(torch.randn(len(y), g.z_dim, generator=rng), y)
+        y = torch.arange(g.n_classes, device=device).repeat_interleave(f.probe_per_class)
+        x = g(torch.randn(len(y), g.z_dim, generator=rng).to(device), y)
         diversity = within_class_spread(x, y) / real_spread
         if diversity < f.min_diversity:
             return f"mode collapse: within-class spread {diversity:.3f} of the real images' < {f.min_diversity:g}"
@@ -234,6 +239,10 @@ def standing_stats(g, cfg: TrainConfig, seed: int):
 def draw_grid(state: State, cfg: TrainConfig, iteration: int) -> torch.Tensor:
     """The fixed-noise, fixed-label grid: row c holds class c, column j noise vector j; uint8 (100, 28, 28)."""
     g = state.g_ema if state.g_ema is not None else state.g
+    if next(g.parameters()).device.type != "cpu":
+        # Grids are drawn on the CPU (standing statistics draw their noise there): a copy, so
+        # that the model being trained stays where it is.
+        g = copy.deepcopy(g).cpu()
     n = g.n_classes
     z = torch.randn(n, cfg.z_dim, generator=torch.Generator().manual_seed(state.seed)).repeat(n, 1)
     y = torch.arange(n).repeat_interleave(n)
@@ -252,17 +261,19 @@ def fingerprint_of(generator_arch: dict, critic_arch: dict, cfg: TrainConfig, x,
 
 
 def train(images, labels, generator_arch: dict, critic_arch: dict, cfg: TrainConfig, checkpoint=None,
-          on_rows=None, on_grid=None, progress: bool = True) -> Result:
+          on_rows=None, on_grid=None, progress: bool = True, device: str = "cpu") -> Result:
     """Train a class-conditional GAN on images (n, 784) or (n, 1, 28, 28) in [0, 1] with labels (n,).
 
     checkpoint: a path; an existing checkpoint written for the same params and data is
     resumed, one for other params is ignored and overwritten. on_rows(rows, attempt)
     receives the per-iteration metric dicts every log_every iterations (on resume, first
     the rows restored from the checkpoint); on_grid(iteration, images (100, 1, 28, 28))
-    the sample grid every grid_every iterations and at the end.
+    the sample grid every grid_every iterations and at the end. device: where the networks
+    and the data live ("cpu", "cuda", ...); every random draw still comes from the CPU
+    generator, so a seed means the same draws everywhere. The returned networks are on the CPU.
     """
-    x_all = torch.as_tensor(images).reshape(-1, 1, 28, 28).float()
-    y_all = torch.as_tensor(labels).long()
+    x_all = torch.as_tensor(images).reshape(-1, 1, 28, 28).float().to(device)
+    y_all = torch.as_tensor(labels).long().to(device)
     n, B, f = len(x_all), cfg.batch_size, cfg.failure
     gp, clip, wasserstein = cfg.method == "wgan_gp", cfg.method == "wgan", cfg.method != "dcgan"
     fingerprint = fingerprint_of(generator_arch, critic_arch, cfg, x_all, y_all)
@@ -274,11 +285,11 @@ def train(images, labels, generator_arch: dict, critic_arch: dict, cfg: TrainCon
 
     state = None
     if checkpoint is not None and checkpoint.exists():
-        state = load_state(checkpoint, generator_arch, critic_arch, cfg, fingerprint)
+        state = load_state(checkpoint, generator_arch, critic_arch, cfg, fingerprint, device)
         tqdm.write(f"resuming from {checkpoint} at iteration {state.iteration} (attempt {state.attempt + 1})"
                    if state else f"ignoring {checkpoint}: written for other params or data")
     if state is None:
-        state = fresh_state(generator_arch, critic_arch, cfg, 0, [])
+        state = fresh_state(generator_arch, critic_arch, cfg, 0, [], device)
     if on_rows and state.history:
         on_rows(list(state.history), state.attempt + 1)
     if on_grid:
@@ -299,9 +310,9 @@ def train(images, labels, generator_arch: dict, critic_arch: dict, cfg: TrainCon
                 d.requires_grad_(True)
                 sums = defaultdict(float)
                 for _ in range(cfg.critic_steps):
-                    idx = torch.randint(n, (B,), generator=rng)
+                    idx = torch.randint(n, (B,), generator=rng).to(device)
                     real, y = x_all[idx], y_all[idx]                                  # (B, 1, 28, 28), (B,)
-                    z = torch.randn(B, cfg.z_dim, generator=rng)
+                    z = torch.randn(B, cfg.z_dim, generator=rng).to(device)
                     with torch.no_grad():
                         fake = g(z, y)                                                # (B, 1, 28, 28)
                     real_out, real_logits = d(real, y)                                # (B,), (B, 10)
@@ -330,8 +341,8 @@ def train(images, labels, generator_arch: dict, critic_arch: dict, cfg: TrainCon
 
                 # Generator: one update against the critic just trained (its weights frozen).
                 d.requires_grad_(False)
-                y = torch.randint(g.n_classes, (B,), generator=rng)
-                z = torch.randn(B, cfg.z_dim, generator=rng)
+                y = torch.randint(g.n_classes, (B,), generator=rng).to(device)
+                z = torch.randn(B, cfg.z_dim, generator=rng).to(device)
                 fake_out, fake_logits = d(g(z, y), y)
                 g_loss = objectives.generator_loss(cfg.method, fake_out)
                 total = g_loss
@@ -392,13 +403,13 @@ def train(images, labels, generator_arch: dict, critic_arch: dict, cfg: TrainCon
                 raise TrainingFailed(failures) from None
             tqdm.write(f"attempt {attempt} (seed {state.seed}) failed at iteration {e.iteration}: {e.cause}; "
                        f"restarting with seed {state.seed + 1}")
-            state = fresh_state(generator_arch, critic_arch, cfg, attempt, failures)
+            state = fresh_state(generator_arch, critic_arch, cfg, attempt, failures, device)
             logged = 0
             if checkpoint is not None:
                 save_torch(state.to_dict(fingerprint), checkpoint)
 
-    g_final = state.g_ema if state.g_ema is not None else state.g
+    g_final = (state.g_ema if state.g_ema is not None else state.g).cpu()
     if state.g_ema is not None:
         standing_stats(g_final, cfg, state.seed)
-    return Result(generator=g_final.eval(), critic=state.d.eval(), history=state.history, failures=state.failures,
+    return Result(generator=g_final.eval(), critic=state.d.cpu().eval(), history=state.history, failures=state.failures,
                   seed=state.seed, converged=not state.kept)
