@@ -24,10 +24,10 @@ from genstudy.io import save_figure, write_json
 from genstudy.report import loss_panels, label_comparison
 from stages import gan_common as gc
 from stages.common import Params, dataset_name, main, require, stage_name
+from stages.gan_table import METHOD_NAMES
 
 OUT = Path("reports/figures/gan_overview")
 SUMMARY = "metrics/gan_figures.json"
-METHOD_NAMES = {"dcgan": "DCGAN", "wgan": "WGAN (clipping)", "wgan_gp": "WGAN-GP"}
 RULE = ("lower mean Fréchet distance (judge features, against the test set) over the methods evaluated "
         "for every architecture")
 

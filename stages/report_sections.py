@@ -12,11 +12,11 @@ import pandas as pd
 
 from genstudy import references
 from genstudy.report import figure, missing, num, pm, table
+from stages.gan_table import METHOD_NAMES as GAN_METHODS
 
 REPORT_DIR = Path("reports")  # figure paths in the report are relative to it
 M1_METHODS = {"m1": "M1 + SVM", "m1_transductive": "M1 + label spreading + SVM (transductive)",
               "raw_pixels": "SVM on raw pixels (baseline)"}
-GAN_METHODS = {"dcgan": "DCGAN (non-saturating)", "wgan": "WGAN (weight clipping)", "wgan_gp": "WGAN-GP"}
 SEQ_KINDS = {"lstm": "LSTM", "transformer_recompute": "Transformer, recomputing the prefix",
              "transformer_kv_cache": "Transformer with a KV cache"}
 
