@@ -59,10 +59,34 @@ def build(kernel: str, standardize: bool, C: float = 1.0, gamma: float = 1.0, co
     return make_pipeline(*steps, KernelSVC(kernel=kernel, C=C, gamma=gamma))
 
 
+def stack_copies(X, y, copies=None):
+    """Originals (n, d) followed by their label-preserving copies (n, k, d), each with its original's label.
+
+    Copy j of original i becomes row n + i*k + j.
+    """
+    if copies is None or not copies.shape[1]:
+        return X, y
+    n, k = copies.shape[:2]
+    return np.concatenate([X, copies.reshape(n * k, -1)]), np.concatenate([y, np.repeat(y, k)])
+
+
+def folds_with_copies(splits, n: int, k: int):
+    """CV splits over n originals -> splits over `stack_copies` rows.
+
+    A training fold gains the copies of its originals; a held-out fold stays the
+    originals alone: a held-out image is scored as it is, and no copy of it is trained on.
+    """
+    rows = n + np.arange(n * k).reshape(n, k)
+    return [(np.concatenate([train, rows[train].ravel()]), held_out) for train, held_out in splits]
+
+
 def select(X, y, *, kernel: str, Cs, gamma_factors, standardize: bool, folds: int, seed: int,
-           columns=None, n_jobs: int = 1):
+           columns=None, copies=None, n_jobs: int = 1):
     """Grid search over C and gamma (multiples of gamma='scale') by stratified CV on (X, y).
 
+    `copies` (n, k, d), if given, are label-preserving copies of the rows of X
+    (genstudy.augment): they join the training folds of their original, never a
+    held-out fold, and the final refit.
     Returns the refitted best pipeline and a dict with the chosen values and CV accuracy.
     """
     if kernel not in KERNELS:
@@ -72,8 +96,12 @@ def select(X, y, *, kernel: str, Cs, gamma_factors, standardize: bool, folds: in
     grid = {"kernelsvc__C": list(Cs)}
     if kernel != "linear":
         grid["kernelsvc__gamma"] = [f * base for f in gamma_factors]
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    if copies is not None and copies.shape[1]:
+        cv = folds_with_copies(cv.split(X, y), *copies.shape[:2])
+        X, y = stack_copies(X, y, copies)
     search = GridSearchCV(build(kernel, standardize, gamma=base, columns=columns), grid, n_jobs=n_jobs,
-                          cv=StratifiedKFold(folds, shuffle=True, random_state=seed), scoring="accuracy")
+                          cv=cv, scoring="accuracy")
     search.fit(X, y)
     chosen = {"C": search.best_params_["kernelsvc__C"], "cv_accuracy": float(search.best_score_),
               "cv_folds": folds}
@@ -83,14 +111,15 @@ def select(X, y, *, kernel: str, Cs, gamma_factors, standardize: bool, folds: in
     return search.best_estimator_, chosen
 
 
-def transduce(model: Pipeline, X, y, X_unlabelled, *, n_neighbors: int, alpha: float, keep: float):
+def transduce(model: Pipeline, X, y, X_unlabelled, *, n_neighbors: int, alpha: float, keep: float, copies=None):
     """A transductive stand-in for the paper's TSVM: the SVM also learns from unlabelled points.
 
     Labels are spread over a k-nearest-neighbour graph of the labelled and
     unlabelled points (Zhou et al. 2004, sklearn's LabelSpreading), in the
     feature space the SVM sees; then a clone of `model`, with the same
     hyperparameters, is refitted on the labelled points plus, per class, the
-    `keep` fraction of unlabelled points whose spread label is most certain.
+    `keep` fraction of unlabelled points whose spread label is most certain
+    (and the labelled points' `copies`, as in `select`, if given).
     Returns the refitted pipeline and the number of pseudo-labelled points used.
     """
     prep = model[:-1] if len(model) > 1 else None
@@ -106,17 +135,20 @@ def transduce(model: Pipeline, X, y, X_unlabelled, *, n_neighbors: int, alpha: f
         ranked = members[np.argsort(-certainty[members], kind="stable")]
         chosen.append(ranked[:int(round(keep * len(members)))])
     chosen = np.sort(np.concatenate(chosen))
-    refit = clone(model).fit(np.concatenate([X, X_unlabelled[chosen]]), np.concatenate([y, pseudo[chosen]]))
+    X_fit, y_fit = stack_copies(X, y, copies)
+    refit = clone(model).fit(np.concatenate([X_fit, X_unlabelled[chosen]]), np.concatenate([y_fit, pseudo[chosen]]))
     return refit, len(chosen)
 
 
-def transductive_cv_accuracy(model: Pipeline, X, y, X_unlabelled, *, folds: int, seed: int, **kwargs) -> float:
+def transductive_cv_accuracy(model: Pipeline, X, y, X_unlabelled, *, folds: int, seed: int, copies=None,
+                             **kwargs) -> float:
     """CV accuracy of `transduce` on the labelled set: the test-free check that transduction helps."""
     folds = min(folds, int(np.bincount(y).min()))
     scores = []
     for train, held_out in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
-        fitted = clone(model).fit(X[train], y[train])
-        refit, _ = transduce(fitted, X[train], y[train], X_unlabelled, **kwargs)
+        fold_copies = None if copies is None else copies[train]
+        fitted = clone(model).fit(*stack_copies(X[train], y[train], fold_copies))
+        refit, _ = transduce(fitted, X[train], y[train], X_unlabelled, copies=fold_copies, **kwargs)
         scores.append(float((refit.predict(X[held_out]) == y[held_out]).mean()))
     return float(np.mean(scores))
 

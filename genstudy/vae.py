@@ -14,6 +14,8 @@ from tqdm import tqdm
 
 from genstudy.features import active_units
 
+LR_SCHEDULES = ("constant", "cosine")
+
 
 def mlp(sizes):
     """Linear layers with softplus between them (none after the last)."""
@@ -77,20 +79,25 @@ def encode_means(model: VAE, images, batch_size: int = 2000):
 
 
 def train(model: VAE, train_x, test_x, *, epochs: int, batch_size: int, lr: float, seed: int,
-          weight_decay: float = 0.0, kl_warmup_epochs: int = 0, free_bits: float = 0.0, on_epoch=None,
-          progress: bool = True):
+          weight_decay: float = 0.0, kl_warmup_epochs: int = 0, free_bits: float = 0.0,
+          lr_schedule: str = "constant", on_epoch=None, progress: bool = True):
     """Maximise the ELBO on train_x (n, 784) in [0, 1]; returns one dict of metrics per epoch.
 
     kl_warmup_epochs > 0 anneals the KL weight linearly from 0 to 1 over those
     epochs (Sonderby et al. 2016): early on the encoder is free to use many latent
     dimensions before the prior pulls unused ones shut. From then on the loss is
-    the plain negative ELBO.
+    the plain negative ELBO. lr_schedule "cosine" decays the learning rate to 0
+    over all steps (Loshchilov & Hutter 2017) instead of keeping it constant.
     """
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule {lr_schedule!r}: choose one of {', '.join(LR_SCHEDULES)}")
     g = torch.Generator().manual_seed(seed)
     test_g = torch.Generator()
     opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999), weight_decay=weight_decay)
     n = len(train_x)
     steps_per_epoch = math.ceil(n / batch_size)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * steps_per_epoch) \
+        if lr_schedule == "cosine" else None
     history = []
     bar = tqdm(range(1, epochs + 1), desc="vae", unit="epoch", disable=not progress)
     for epoch in bar:
@@ -107,6 +114,8 @@ def train(model: VAE, train_x, test_x, *, epochs: int, batch_size: int, lr: floa
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if schedule:
+                schedule.step()
             totals += torch.stack([rec.sum(), kl.sum(), torch.tensor(float(len(idx)))]).detach()
         row = {"epoch": epoch, "kl_weight": kl_weight,
                "train_elbo": -(totals[0] + totals[1]).item() / totals[2].item(),

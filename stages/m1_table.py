@@ -18,6 +18,10 @@ from stages.fit_svm import result_path
 METHODS = {"m1": "M1 + SVM", "m1_transductive": "M1 + label spreading + SVM (transductive)", "raw_pixels": "SVM on raw pixels"}
 
 
+def augment_label(transforms) -> str:
+    return "+".join(transforms) if transforms else "none"
+
+
 def collect(counts, seeds) -> pd.DataFrame:
     """One row per (method, N, seed) from metrics/svm/*.json."""
     rows = []
@@ -30,7 +34,8 @@ def collect(counts, seeds) -> pd.DataFrame:
                 for method, r in result["methods"].items():
                     rows.append({"method": "raw_pixels" if method == "pixels" else method, "n": n, "seed": seed,
                                  "accuracy": r["accuracy"], "C": r["C"], "gamma_factor": r.get("gamma_factor"),
-                                 "cv_accuracy": r["cv_accuracy"], "cv_folds": r["cv_folds"], "kernel": r["kernel"]})
+                                 "cv_accuracy": r["cv_accuracy"], "cv_folds": r["cv_folds"], "kernel": r["kernel"],
+                                 "augment": augment_label(r.get("augment", []))})
     return pd.DataFrame(rows)
 
 
@@ -70,12 +75,14 @@ def markdown(summary: dict, runs: pd.DataFrame, dataset: str, kernel: str) -> st
                      + " | ".join(refs) + " |")
     folds = ", ".join(sorted({str(int(f)) for f in runs["cv_folds"]}))
     lines += ["", f"### Selected hyperparameters (SVC, {kernel} kernel; per seed, by stratified {folds}-fold CV on "
-              "the N labelled images only; gamma as a multiple of sklearn's gamma='scale')", "",
-              "| method | N | C per seed | gamma factor per seed | CV accuracy (mean) |", "|---|---|---|---|---|"]
+              "the N labelled images only; gamma as a multiple of sklearn's gamma='scale'; copies: the "
+              "label-preserving copies of each labelled image in the training folds, svm.augment)", "",
+              "| method | N | copies | C per seed | gamma factor per seed | CV accuracy (mean) |",
+              "|---|---|---|---|---|---|"]
     for (method, n), g in runs.sort_values("seed").groupby(["method", "n"]):
         gammas = ", ".join(f"{v:g}" for v in g["gamma_factor"]) if g["gamma_factor"].notna().all() else "n/a"
-        lines.append(f"| {METHODS[method]} | {n} | {', '.join(f'{c:g}' for c in g['C'])} | {gammas} | "
-                     f"{g['cv_accuracy'].mean():.4f} |")
+        lines.append(f"| {METHODS[method]} | {n} | {', '.join(sorted(set(g['augment'])))} | "
+                     f"{', '.join(f'{c:g}' for c in g['C'])} | {gammas} | {g['cv_accuracy'].mean():.4f} |")
     return "\n".join(lines) + "\n"
 
 

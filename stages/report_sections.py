@@ -99,13 +99,17 @@ def hyperparameters(inp: Inputs, counts, seeds) -> str:
                 gammas = [f"{c['gamma_factor']:g}" if c.get("gamma_factor") is not None else "–" for c in chosen]
                 rows.append([M1_METHODS["raw_pixels" if method == "pixels" else method], n,
                              ", ".join(sorted({c["kernel"] for c in chosen})),
+                             ", ".join(sorted({"+".join(c.get("augment", [])) or "none" for c in chosen})),
                              ", ".join(f"{c['C']:g}" for c in chosen), ", ".join(gammas)])
     out = []
     if rows:
         out += [f"**Classifier and selected hyperparameters.** scikit-learn's SVC; C and γ chosen for each seed by "
                 f"stratified {'/'.join(str(f) for f in sorted(folds))}-fold cross-validation on the N labelled "
-                "images only (γ as a multiple of sklearn's `gamma='scale'`), listed in seed order:", "",
-                table(pd.DataFrame(rows, columns=["method", "N", "kernel", "C per seed", "γ factor per seed"]))]
+                "images only (γ as a multiple of sklearn's `gamma='scale'`), listed in seed order. *Copies*: "
+                "label-preserving copies of each labelled image (`svm.augment`) that join its training folds, "
+                "never a held-out fold:", "",
+                table(pd.DataFrame(rows, columns=["method", "N", "kernel", "copies", "C per seed",
+                                                  "γ factor per seed"]))]
     if absent:
         out.append(missing("the hyperparameters of some SVM fits", absent))
     return "\n".join(out)

@@ -28,6 +28,7 @@ def read_params(p: Params) -> dict:
         "weight_decay": p.float("vae.weight_decay", inclusive=True),
         "kl_warmup_epochs": p.int("vae.kl_warmup_epochs", minimum=0),
         "free_bits": p.float("vae.free_bits", inclusive=True),
+        "lr_schedule": p.choice("vae.lr_schedule", vae.LR_SCHEDULES),
         "seed": p.int("vae.seed", minimum=0),
     }
 
@@ -46,7 +47,7 @@ def run():
 
         start = time.time()
         history = vae.train(model, train_x, test_x, **{k: cfg[k] for k in (
-            "epochs", "batch_size", "lr", "seed", "weight_decay", "kl_warmup_epochs", "free_bits")},
+            "epochs", "batch_size", "lr", "seed", "weight_decay", "kl_warmup_epochs", "free_bits", "lr_schedule")},
             on_epoch=lambda row: mlflow.log_metrics(
                 {k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"]))
         seconds = time.time() - start

@@ -39,6 +39,10 @@ def test_full_pipeline_builds_the_results_table(project):
         assert (project / f"reports/figures/vae/{figure}.png").stat().st_size > 1000
     assert (project / "models/vae.pt").exists()
     assert (project / "models/svm/m1-n20-seed0.joblib").exists()
+    # svm.augment: each labelled image and its four one-pixel shifts (the M1 copies encoded by the VAE).
+    for features in ("m1", "pixels"):
+        fit = json.loads((project / f"metrics/svm/{features}-n20-seed0.json").read_text())["methods"][features]
+        assert fit["augment"] == ["shift"] and fit["training_points"] == 20 * 5
 
 
 def test_labels_are_balanced_and_nested(project):
@@ -89,14 +93,19 @@ def test_mlflow_has_one_run_per_stage_execution(project):
     ("vae.lr", -0.1, "train_vae", "vae.lr = -0.1 is invalid"),
     ("svm.kernel", "cubic", "fit_svm", "svm.kernel = 'cubic' is invalid"),
     ("data.dataset", "cifar", "download", "data.dataset = 'cifar' is invalid"),
+    ("vae.lr_schedule", "step", "train_vae", "vae.lr_schedule = 'step' is invalid"),
+    ("svm.augment.transforms", ["twist"], "fit_svm", "svm.augment.transforms = ['twist'] is invalid"),
 ])
 def test_bad_params_stop_with_a_clear_message_and_keep_outputs(project, key, value, stage, message):
     project, _ = project
     params_file = project / "params.yaml"
     original = params_file.read_text()
     params = yaml.safe_load(original)
-    section, name = key.split(".")
-    params[section][name] = value
+    *parents, name = key.split(".")
+    node = params
+    for part in parents:
+        node = node[part]
+    node[name] = value
     params_file.write_text(yaml.safe_dump(params))
     outputs = {p: p.read_bytes() for p in (project / "metrics").rglob("*.json")}
     try:

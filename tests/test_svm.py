@@ -61,3 +61,31 @@ def test_transduction_uses_unlabelled_points_and_keeps_classes_balanced():
     assert svm.evaluate(refit, X_pool, y_pool)["accuracy"] > 0.9
     cv = svm.transductive_cv_accuracy(model, X, y, X_pool, folds=3, seed=0, n_neighbors=5, alpha=0.2, keep=0.5)
     assert 0.5 < cv <= 1.0
+
+
+def test_copies_join_only_the_training_folds_of_their_original():
+    n, k = 12, 3
+    splits = [(np.arange(0, 8), np.arange(8, 12)), (np.arange(4, 12), np.arange(0, 4))]
+    for (train, held_out), (train_c, held_out_c) in zip(splits, svm.folds_with_copies(splits, n, k)):
+        assert np.array_equal(held_out_c, held_out)                  # held-out images are scored as they are
+        copies_used = train_c[train_c >= n]
+        assert set((copies_used - n) // k) == set(train)             # every copy of a training image, no other
+        assert len(copies_used) == k * len(train)
+    X, y = np.arange(n * 2.0).reshape(n, 2), np.arange(n) % 3
+    copies = X[:, None, :] + np.arange(1, k + 1)[None, :, None] * 100  # copy j of row i: X[i] + 100 (j + 1)
+    X_all, y_all = svm.stack_copies(X, y, copies)
+    assert np.array_equal(X_all[n + 2 * k + 1], X[2] + 200) and y_all[n + 2 * k + 1] == y[2]
+
+
+def test_selection_with_copies_is_scored_on_originals_and_refits_on_all():
+    X, y = blobs(n_per_class=10)
+    copies = X[:, None, :] + np.random.default_rng(3).normal(0, 0.1, size=(len(X), 2, X.shape[1]))
+    model, chosen = svm.select(X, y, kernel="rbf", Cs=[1, 10], gamma_factors=[1], standardize=False, folds=5,
+                               seed=0, copies=copies)
+    assert len(model[-1].X_fit_) == 3 * len(X)
+    refit, used = svm.transduce(model, X, y, blobs(n_per_class=20, seed=2)[0], n_neighbors=5, alpha=0.2, keep=0.5,
+                                copies=copies)
+    assert len(refit[-1].X_fit_) == 3 * len(X) + used
+    cv = svm.transductive_cv_accuracy(model, X, y, blobs(n_per_class=20, seed=2)[0], folds=3, seed=0,
+                                      copies=copies, n_neighbors=5, alpha=0.2, keep=0.5)
+    assert 0.8 < cv <= 1
