@@ -167,7 +167,8 @@ def synthetic(tmp_path, monkeypatch):
                                          "test_kl": 41.5, "active_units": 33})
     for n in (100, 600):
         for seed in (0, 1):
-            fit = {"C": 3.0 + seed, "gamma_factor": 0.3, "kernel": "rbf", "cv_folds": 5, "accuracy": 0.7}
+            fit = {"C": 3.0 + seed, "gamma_factor": 0.3, "kernel": "rbf", "cv_folds": 5, "accuracy": 0.7,
+                   "augment": ["shift"] if n == 100 else []}
             write(tmp_path, f"metrics/svm/m1-n{n}-seed{seed}.json", {"methods": {"m1": fit, "m1_transductive": fit}})
             write(tmp_path, f"metrics/svm/pixels-n{n}-seed{seed}.json",
                   {"methods": {"pixels": {**fit, "C": 30.0}}})
@@ -197,8 +198,8 @@ def test_m1_tables_hyperparameters_and_references_come_from_the_metrics(syntheti
     for name, ref in references.FASHION_REFERENCES.items():
         assert [f"reference: {name} (Fashion-MNIST)", f"{ref[100]:.4f}", f"{ref[600]:.4f}"] in accuracy
     hyper = table_after(md, "**Classifier and selected hyperparameters.**")
-    assert ["M1 + SVM", "100", "rbf", "3, 4", "0.3, 0.3"] in hyper
-    assert ["SVM on raw pixels (baseline)", "600", "rbf", "30, 30", "0.3, 0.3"] in hyper
+    assert ["M1 + SVM", "100", "rbf", "shift", "3, 4", "0.3, 0.3"] in hyper
+    assert ["SVM on raw pixels (baseline)", "600", "rbf", "none", "30, 30", "0.3, 0.3"] in hyper
     assert "5-fold" in md and "-253.8 on the test set" in md and "33 latent units" in md
     assert unmatched_numbers(md, sources(root)) == []
 
