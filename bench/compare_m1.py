@@ -88,11 +88,11 @@ def feature_map(kind: str, mu, sigma):
     return (lambda m: (m * scale)[:, active]), (mu * scale)[:, active]
 
 
-def augmented(kind, vae_path, x, idx, transform):
+def augmented(kind, vae_path, cfg, x, idx, transform):
     """Features of the label-preserving copies of the labelled images x[idx], (n, k, d), or None."""
     if ":" not in kind:
         return None
-    model = vae.VAE(784, 600, 50)
+    model = vae.VAE(784, cfg["hidden"], cfg["z_dim"])
     model.load_state_dict(torch.load(vae_path, weights_only=True))
     extra = augment.copies(torch.from_numpy(x[idx]), kind.split(":")[1].split(","))
     mu = vae.encode_means(model, extra.reshape(-1, 784)).numpy()
@@ -150,7 +150,7 @@ def main(argv=None):
                 mu, sigma, elbo = f["mu"], f["sigma"], float(f["test_elbo"])
             for kind in args.features:
                 transform, F = feature_map(kind, mu, sigma)
-                copies_of = lambda idx: augmented(kind, path.with_suffix(".pt"), x, idx, transform)  # noqa: E731
+                copies_of = lambda idx: augmented(kind, path.with_suffix(".pt"), cfg, x, idx, transform)  # noqa: E731
                 for r in score(F, y, val, args.counts, seeds, svm_cfg, copies_of, transductive):
                     table.append({"variant": name, "epoch": epoch, "features": kind, "dims": F.shape[1],
                                   "train_slice_elbo": elbo, **r})
