@@ -4,10 +4,15 @@ Hyperparameters are chosen by stratified k-fold cross-validation on the labelled
 images only; the test set is touched once, by `evaluate`, after selection.
 """
 
+import hashlib
+import threading
+from collections import OrderedDict
+
+import joblib
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.compose import ColumnTransformer
-from sklearn.metrics.pairwise import pairwise_kernels
+from sklearn.metrics.pairwise import check_pairwise_arrays, euclidean_distances, pairwise_kernels
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -15,6 +20,40 @@ from sklearn.semi_supervised import LabelSpreading
 from sklearn.svm import SVC
 
 KERNELS = ("rbf", "linear", "poly", "sigmoid")
+
+# Squared distances between recent pairs of arrays, keyed by their content. A grid search fits
+# each CV fold once per (C, gamma): the distances are the same every time, and on 784-pixel
+# inputs they were 60 % of the search (measured: N = 1000 with shifted copies, 22 of 38 s).
+_DISTANCES: OrderedDict = OrderedDict()
+_DISTANCES_LOCK = threading.Lock()
+DISTANCE_CACHE_BYTES = 1 << 30        # per process; least recently used pairs go first
+_DISTANCE_MAX_BYTES = 1 << 28         # larger matrices (one-off test predictions) are not kept
+
+
+def _fingerprint(a: np.ndarray) -> tuple:
+    return a.shape, a.dtype.str, hashlib.sha1(np.ascontiguousarray(a).data).digest()
+
+
+def squared_distances(A, B) -> np.ndarray:
+    """sklearn's euclidean_distances(A, B, squared=True), computed once per pair of contents.
+
+    The same call as sklearn's rbf_kernel makes, so the kernel is bit for bit the same;
+    the result is shared: do not modify it.
+    """
+    A, B = check_pairwise_arrays(A, B)
+    key = (_fingerprint(A), None if B is A else _fingerprint(B))
+    with _DISTANCES_LOCK:                 # the grid search's threads share the cache
+        D = _DISTANCES.get(key)
+        if D is not None:
+            _DISTANCES.move_to_end(key)
+            return D
+    D = euclidean_distances(A, B, squared=True)
+    if D.nbytes <= _DISTANCE_MAX_BYTES:
+        with _DISTANCES_LOCK:
+            _DISTANCES[key] = D
+            while sum(d.nbytes for d in _DISTANCES.values()) > DISTANCE_CACHE_BYTES:
+                _DISTANCES.popitem(last=False)
+    return D
 
 
 class KernelSVC(ClassifierMixin, BaseEstimator):
@@ -24,14 +63,18 @@ class KernelSVC(ClassifierMixin, BaseEstimator):
     instead of libsvm's per-pair loops: about 4x faster on 784-pixel inputs
     (measured: 5-fold grid search at N=3000, 230 s -> 60 s; 10,000 test
     predictions, 29 s -> 4 s). The training inputs are kept to evaluate the
-    kernel against new points.
+    kernel against new points. RBF distances are cached by content (`squared_distances`),
+    so a grid search computes each fold's once instead of once per (C, gamma).
     """
 
     def __init__(self, kernel: str = "rbf", C: float = 1.0, gamma: float = 1.0):
         self.kernel, self.C, self.gamma = kernel, C, gamma
 
     def _gram(self, A, B):
-        return pairwise_kernels(A, B, metric=self.kernel, filter_params=True, gamma=self.gamma)
+        if self.kernel != "rbf":
+            return pairwise_kernels(A, B, metric=self.kernel, filter_params=True, gamma=self.gamma)
+        K = squared_distances(A, B) * -self.gamma        # the steps of sklearn's rbf_kernel
+        return np.exp(K, out=K)
 
     def fit(self, X, y):
         self.X_fit_ = np.asarray(X, dtype=np.float64)
@@ -102,7 +145,12 @@ def select(X, y, *, kernel: str, Cs, gamma_factors, standardize: bool, folds: in
         X, y = stack_copies(X, y, copies)
     search = GridSearchCV(build(kernel, standardize, gamma=base, columns=columns), grid, n_jobs=n_jobs,
                           cv=cv, scoring="accuracy")
-    search.fit(X, y)
+    # Threads, not processes: libsvm releases the GIL while it trains, and threads share the
+    # distance cache (a process pool would compute every fold's distances once per worker and
+    # restart workers whose memory grows). Measured at N = 1000 with copies, two cores:
+    # M1 features 26 s one at a time -> 16 s; pixels 22 s -> 13 s. Same fits, same scores.
+    with joblib.parallel_config(backend="threading"):
+        search.fit(X, y)
     chosen = {"C": search.best_params_["kernelsvc__C"], "cv_accuracy": float(search.best_score_),
               "cv_folds": folds}
     if "kernelsvc__gamma" in search.best_params_:

@@ -20,8 +20,8 @@ from stages.common import Params, StageError, dataset_name, main, require, stage
 from stages.sample_labels import labels_path
 
 FEATURES = ("m1", "pixels")
-# The grid search's fits run in parallel, one process per core: the same fits as one at a
-# time (each is deterministic), measured 1.4-1.6x faster on two cores.
+# The grid search's fits run in parallel, one thread per core (see svm.select): the same
+# fits as one at a time (each is deterministic), measured 1.6-1.7x faster on two cores.
 N_JOBS = -1
 
 

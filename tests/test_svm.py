@@ -51,6 +51,20 @@ def test_kernel_svc_matches_sklearns_svc():
     assert np.allclose(ours.decision_function(X_new), theirs.decision_function(X_new), atol=1e-6)
 
 
+def test_cached_rbf_gram_is_bit_for_bit_sklearns_and_reused():
+    from sklearn.metrics.pairwise import rbf_kernel
+
+    X, _ = blobs(dim=6)
+    X_new, _ = blobs(seed=5, dim=6)
+    model = svm.KernelSVC("rbf", gamma=0.37)
+    svm._DISTANCES.clear()
+    for A, B in [(X, X), (X_new, X), (X_new.copy(), X.copy())]:   # the copies: same content, new arrays
+        assert np.array_equal(model._gram(A, B), rbf_kernel(A, B, gamma=0.37))
+    assert len(svm._DISTANCES) == 2                                  # the third pair was a cache hit
+    assert np.array_equal(model._gram(X, X + 1e-9), rbf_kernel(X, X + 1e-9, gamma=0.37))
+    assert len(svm._DISTANCES) == 3                                  # different content, new entry
+
+
 def test_transduction_uses_unlabelled_points_and_keeps_classes_balanced():
     X, y = blobs(n_per_class=3)
     X_pool, y_pool = blobs(n_per_class=60, seed=2)
