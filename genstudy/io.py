@@ -38,10 +38,16 @@ def write_json(path, obj):
 
 
 def save_torch(obj, path):
+    """torch.save, atomically, with the same bytes for the same object.
+
+    Given a file name, torch.save names the zip archive's root folder after it, here the
+    random temporary name; given an open file it uses a fixed name, so equal weights give
+    equal files (and DVC sees an unchanged output).
+    """
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
 
 
 def save_figure(fig, path, **kwargs):

@@ -72,3 +72,6 @@ def test_checkpoint_reloads_with_weights_only(tmp_path):
     again.load_state_dict(checkpoint["state_dict"])
     x = torch.rand(4, 784)
     assert torch.equal(vae.encode_means(again, x), vae.encode_means(model, x))
+    # The same weights give the same bytes (DVC sees an unchanged output when a stage reruns).
+    save_torch({"config": model.config(), "state_dict": model.state_dict()}, tmp_path / "again.pt")
+    assert (tmp_path / "again.pt").read_bytes() == (tmp_path / "vae.pt").read_bytes()
