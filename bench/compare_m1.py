@@ -40,6 +40,7 @@ VARIANTS = {
     "free_bits_2": {"free_bits": 2.0},                            # the default after it
     "free_bits_3": {"free_bits": 3.0},
     "cosine_lr": {"free_bits": 1.0, "lr_schedule": "cosine"},
+    "free_bits_2_seed_1": {"free_bits": 2.0, "seed": 1},          # a second VAE, for an ensemble of two
 }
 
 

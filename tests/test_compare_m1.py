@@ -38,3 +38,21 @@ def test_feature_maps_keep_active_dimensions_and_rescale_by_posterior_width():
     assert np.array_equal(plain, mu[:, [0, 2]]) and np.array_equal(transform(mu), plain)
     _, snr = bench.feature_map("mu_snr", mu, sigma)
     assert np.allclose(snr, mu[:, [0, 2]] / [0.5, 0.1])
+
+
+def test_randomly_shifted_training_images_move_by_at_most_one_pixel():
+    import torch
+
+    spec = importlib.util.spec_from_file_location("m1_ideas", ROOT / "bench" / "m1_ideas.py")
+    ideas = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ideas)
+    images = torch.zeros(400, 28, 28)
+    images[:, 10:18, 12:16] = torch.rand(400, 8, 4) + 0.5            # an item away from the border
+    shifted = ideas.RandomlyShifted(images.reshape(400, 784), seed=0)
+    batch = shifted[torch.arange(400)].reshape(400, 28, 28)
+    allowed = [(0, 0), *ideas.MOVES]
+    moves = [next(m for m in allowed if torch.equal(torch.roll(images[i], m, (0, 1)), batch[i])) for i in range(400)]
+    counts = {m: moves.count(m) for m in allowed}
+    assert all(c > 40 for c in counts.values())                      # every move (and none) drawn
+    again = shifted[torch.arange(400)].reshape(400, 28, 28)
+    assert not torch.equal(again, batch)                             # drawn anew on every read
