@@ -32,10 +32,10 @@ test: setup
 # Profiles run as DVC experiments in a temporary copy: params.yaml and the committed results stay as they are.
 # `make quick TARGET=m1_table`: only that stage and what it depends on (any `dvc repro` target).
 quick: setup data-package
-	dvc exp run --temp --name quick-$$(date +%Y%m%d-%H%M%S) $$(python -m stages.profile quick) $(TARGET)
+	dvc exp run --temp --name quick-$$(date +%Y%m%d-%H%M%S) $$(python -m genstudy.profile quick) $(TARGET)
 
 paper: setup data-package
-	dvc exp run --temp --name paper-$$(date +%Y%m%d-%H%M%S) $$(python -m stages.profile paper)
+	dvc exp run --temp --name paper-$$(date +%Y%m%d-%H%M%S) $$(python -m genstudy.profile paper)
 
 mlflow-ui: setup
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --default-artifact-root $(CURDIR)/mlartifacts

@@ -11,9 +11,9 @@ from torchvision.transforms.v2 import functional as TF
 
 # Pixel moves (dy, dx) of each kind of shift.
 SHIFTS = {
-    "shift": ((1, 0), (-1, 0), (0, 1), (0, -1)),        # one pixel up, down, left, right
-    "diagonal": ((1, 1), (1, -1), (-1, 1), (-1, -1)),   # one pixel along both axes
-    "shift2": ((2, 0), (-2, 0), (0, 2), (0, -2)),       # two pixels up, down, left, right
+    "shift": ((1, 0), (-1, 0), (0, 1), (0, -1)),  # one pixel up, down, left, right
+    "diagonal": ((1, 1), (1, -1), (-1, 1), (-1, -1)),  # one pixel along both axes
+    "shift2": ((2, 0), (-2, 0), (0, 2), (0, -2)),  # two pixels up, down, left, right
 }
 # Affine changes (rotation in degrees, scale) for "rotate" and "zoom".
 AFFINE = {
@@ -33,14 +33,18 @@ def copies(images: torch.Tensor, transforms=TRANSFORMS, side: int = 28) -> torch
     unknown = set(transforms) - set(TRANSFORMS)
     if unknown:
         raise ValueError(f"unknown augmentation {sorted(unknown)}; choose from {', '.join(TRANSFORMS)}")
-    square = images.reshape(-1, side, side)                                    # (n, 28, 28)
+    square = images.reshape(-1, side, side)  # (n, 28, 28)
     bases = [square] + ([square.flip(-1)] if "flip" in transforms else [])
     out = bases[1:]
     moves = [move for kind, offsets in SHIFTS.items() if kind in transforms for move in offsets]
     for base in bases:
         out += [_shift(base, dy, dx) for dy, dx in moves]
-        out += [_affine(base, angle, scale) for kind, changes in AFFINE.items() if kind in transforms
-                for angle, scale in changes]
+        out += [
+            _affine(base, angle, scale)
+            for kind, changes in AFFINE.items()
+            if kind in transforms
+            for angle, scale in changes
+        ]
     if not out:
         return images.new_zeros(len(images), 0, side * side)
     return torch.stack(out, 1).reshape(len(images), len(out), side * side)  # (n, k, 784)
@@ -50,12 +54,19 @@ def _shift(square: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     """Move (n, h, w) images by (dy, dx) pixels, filling with zeros."""
     moved = torch.zeros_like(square)
     h, w = square.shape[-2:]
-    moved[:, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
-        square[:, max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    moved[:, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = square[
+        :, max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+    ]
     return moved
 
 
 def _affine(square: torch.Tensor, angle: float, scale: float) -> torch.Tensor:
     """Rotate (degrees) and scale (n, h, w) images about their centre, bilinear, filling with zeros."""
-    return TF.affine(square[:, None], angle=angle, translate=[0, 0], scale=scale, shear=[0.0, 0.0],
-                     interpolation=TF.InterpolationMode.BILINEAR)[:, 0]
+    return TF.affine(
+        square[:, None],
+        angle=angle,
+        translate=[0, 0],
+        scale=scale,
+        shear=[0.0, 0.0],
+        interpolation=TF.InterpolationMode.BILINEAR,
+    )[:, 0]

@@ -1,18 +1,20 @@
 """`genstudy`: user commands.
 
-  genstudy generate --arch dcgan --method wgan_gp --label Dress -n 16 --seed 0 -o dress.png
+  genstudy generate --checkpoint models/gan/dcgan-wgan_gp.pt --label Dress -n 16 --seed 0 -o dress.png
+  genstudy generate --arch dcgan --method wgan_gp --label Dress -o dress.png    (in the repository)
 
 draws n images of one class (or, without --label, n of every class, one row each) from a
-trained class-conditional GAN and writes them as an image grid. Run it from the
-repository root: architecture presets come from params.yaml, weights from
-models/gan/ARCH-METHOD.pt, which `dvc repro train_gan@ARCH-METHOD` makes.
+trained class-conditional GAN and writes them as an image grid. The checkpoint carries its
+architecture and class names, so --checkpoint works from any directory; --arch/--method
+is the shortcut for models/gan/ARCH-METHOD.pt, which `dvc repro train_gan@ARCH-METHOD` makes.
 Bad input ends with one `error: ...` line and exit status 2.
 """
 
 import argparse
-import re
 import sys
 from pathlib import Path
+
+from genstudy.data import parse_label
 
 MAX_IMAGES = 10_000
 FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
@@ -28,8 +30,7 @@ def count(text: str) -> int:
     except ValueError:
         n = None
     if n is None or not 1 <= n <= MAX_IMAGES:
-        raise argparse.ArgumentTypeError(f"the image count must be a whole number from 1 to {MAX_IMAGES}, "
-                                         f"not {text!r}")
+        raise argparse.ArgumentTypeError(f"the image count must be a whole number from 1 to {MAX_IMAGES}, not {text!r}")
     return n
 
 
@@ -43,81 +44,85 @@ def seed(text: str) -> int:
     return s
 
 
-def _key(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
+def checkpoint_path(args) -> Path:
+    """--checkpoint PATH, or inside the repository the trained run of --arch/--method."""
+    if args.checkpoint:
+        if args.arch or args.method:
+            raise UsageError("give either --checkpoint or --arch/--method, not both")
+        return Path(args.checkpoint)
+    if not (args.arch and args.method):
+        raise UsageError("name the generator: --checkpoint PATH, or --arch and --method inside the repository")
+    from genstudy.pipeline import paths
 
-
-def parse_label(text: str, names: list[str]) -> int:
-    """A class index from its name (case and punctuation ignored; 'T-shirt' for 'T-shirt/top') or its index."""
-    if text.strip().isdigit():
-        index = int(text)
-        if index < len(names):
-            return index
-    else:
-        for i, name in enumerate(names):
-            if _key(text) in {_key(name)} | {_key(part) for part in name.split("/")}:
-                return i
-    listing = ", ".join(f"{i} {name}" for i, name in enumerate(names))
-    raise UsageError(f"unknown label {text!r}; use a class name or index: {listing}")
+    path = Path(paths.gan_model(args.arch, args.method))
+    if not path.exists():
+        raise UsageError(
+            f"{path} does not exist here: run this from the repository root after "
+            f"`dvc repro {paths.stage_name('train_gan', args.arch, args.method)}`, or pass --checkpoint"
+        )
+    return path
 
 
 def generate(args) -> Path:
     import torch
 
-    from genstudy import data
+    from genstudy.gan import checkpoint as gan_checkpoint
     from genstudy.gan import nets
     from genstudy.io import save_figure
     from genstudy.plots import image_grid
-    from stages import gan_common as gc
-    from stages.common import Params, dataset_name
 
-    p = Params.load()
-    gc.check_arch(p, args.arch)
-    gc.check_method(args.method)
     output = Path(args.output)
     if output.suffix.lower() not in FORMATS:
         raise UsageError(f"cannot write {output}: the output must end in one of {', '.join(FORMATS)}")
-    names = data.class_names(dataset_name(p))
-    label = parse_label(args.label, names) if args.label is not None else None
+    try:
+        checkpoint, g, _ = gan_checkpoint.load(checkpoint_path(args))
+    except gan_checkpoint.CheckpointError as e:
+        raise UsageError(str(e)) from None
+    names = checkpoint["class_names"]
+    try:
+        label = parse_label(args.label, names) if args.label is not None else None
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     if label is None and args.n * len(names) > MAX_IMAGES:
         raise UsageError(f"-n {args.n} per class for all {len(names)} classes is more than {MAX_IMAGES} images")
-
-    checkpoint, g, _ = gc.load_gan(args.arch, args.method, args.weights)
-    names = checkpoint.get("class_names", names)
+    run = f"{checkpoint['arch']} / {checkpoint['method']}"
     if label is None:
         labels = torch.arange(len(names)).repeat_interleave(args.n)
         nrow, rows = args.n, names
-        title = f"{args.arch} / {args.method}: {args.n} per class (seed {args.seed})"
+        title = f"{run}: {args.n} per class (seed {args.seed})"
     else:
         labels = torch.full((args.n,), label, dtype=torch.long)
         nrow, rows = args.nrow or min(args.n, 8), None
-        title = f"{args.arch} / {args.method}: {names[label]} (seed {args.seed})"
+        title = f"{run}: {names[label]} (seed {args.seed})"
     images = nets.sample(g, labels, torch.Generator().manual_seed(args.seed))
     save_figure(image_grid(images, nrow=nrow, title=title, row_labels=rows), output, dpi=120)
     return output
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="genstudy", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="genstudy", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     gen = sub.add_parser("generate", help="draw images of a class from a trained GAN")
-    gen.add_argument("--arch", required=True, help="architecture preset of params.yaml's gan.architectures")
-    gen.add_argument("--method", required=True, help="dcgan, wgan or wgan_gp")
-    gen.add_argument("--label", help="class name (Dress, 'Ankle boot', T-shirt) or index 0-9; "
-                                     "omitted: n images of every class, one row each")
+    gen.add_argument(
+        "--checkpoint", help="a GAN file written by train_gan (models/gan/ARCH-METHOD.pt); works from any directory"
+    )
+    gen.add_argument("--arch", help="inside the repository: the architecture preset of the trained run")
+    gen.add_argument("--method", help="inside the repository: dcgan, wgan or wgan_gp")
+    gen.add_argument(
+        "--label",
+        help="class name (Dress, 'Ankle boot', T-shirt) or index 0-9; omitted: n images of every class, one row each",
+    )
     gen.add_argument("-n", type=count, default=16, help=f"images (per class without --label), 1-{MAX_IMAGES}")
     gen.add_argument("--seed", type=seed, default=0, help="noise seed: same seed, same images")
     gen.add_argument("-o", "--output", required=True, help="image file (.png, .pdf, .svg, .jpg)")
     gen.add_argument("--nrow", type=count, help="images per row with --label (default min(n, 8))")
-    gen.add_argument("--weights", help="a checkpoint other than models/gan/ARCH-METHOD.pt")
     args = parser.parse_args(argv)
-
-    from stages.common import StageError
 
     try:
         path = generate(args)
-    except (UsageError, StageError) as e:
+    except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"wrote {path}")

@@ -8,6 +8,7 @@ so only the IDX content is comparable across sources.
 
 import gzip
 import hashlib
+import re
 import urllib.error
 import urllib.request
 import zlib
@@ -42,8 +43,18 @@ MD5 = {
 }
 
 CLASS_NAMES = {
-    "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+    "fashion_mnist": [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ],
     "mnist": [str(d) for d in range(10)],
 }
 
@@ -52,6 +63,26 @@ DATASETS = tuple(MD5)
 
 def class_names(dataset: str) -> list[str]:
     return CLASS_NAMES.get(dataset, [str(c) for c in range(10)])
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def parse_label(text: str, names: list[str]) -> int:
+    """A class index from its name (case and punctuation ignored; 'T-shirt' for 'T-shirt/top') or its index.
+
+    ValueError, listing the classes, for anything else."""
+    if text.strip().isdigit():
+        index = int(text)
+        if index < len(names):
+            return index
+    else:
+        for i, name in enumerate(names):
+            if _key(text) in {_key(name)} | {_key(part) for part in name.split("/")}:
+                return i
+    listing = ", ".join(f"{i} {name}" for i, name in enumerate(names))
+    raise ValueError(f"unknown label {text!r}; use a class name or index: {listing}")
 
 
 class DataError(Exception):
@@ -70,8 +101,14 @@ def _read_url(url: str, timeout: float) -> bytes:
     with urllib.request.urlopen(url, timeout=timeout) as response:
         total = int(response.headers.get("Content-Length") or 0) or None
         chunks = []
-        with tqdm(total=total, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1],
-                  leave=False, disable=total is not None and total < 1 << 20) as bar:
+        with tqdm(
+            total=total,
+            unit="B",
+            unit_scale=True,
+            desc=url.rsplit("/", 1)[-1],
+            leave=False,
+            disable=total is not None and total < 1 << 20,
+        ) as bar:
             while chunk := response.read(1 << 16):
                 chunks.append(chunk)
                 bar.update(len(chunk))
@@ -115,8 +152,10 @@ def fetch_file(source: str, name: str, expected_md5: str, timeout: float = 60.0)
                 continue
         got = md5(raw)
         if got != expected_md5:
-            reasons.append(f"{location}: checksum mismatch (MD5 of uncompressed content {got}, "
-                           f"expected {expected_md5}); the file is corrupt, truncated or another dataset")
+            reasons.append(
+                f"{location}: checksum mismatch (MD5 of uncompressed content {got}, "
+                f"expected {expected_md5}); the file is corrupt, truncated or another dataset"
+            )
             continue
         return raw
     raise DataError("; ".join(reasons))
@@ -149,9 +188,11 @@ def fetch_dataset(dataset: str, sources: list[str], out_dir, timeout: float = 60
             break
         else:
             raise DataError(
-                f"no source has a valid copy of {dataset} file {name}:\n" + "\n".join(failures)
+                f"no source has a valid copy of {dataset} file {name}:\n"
+                + "\n".join(failures)
                 + "\nFix: add a directory holding the files or a reachable mirror to data.sources"
-                  f".{dataset} in params.yaml (on Debian: apt-get install dataset-fashion-mnist).")
+                f".{dataset} in params.yaml (on Debian: apt-get install dataset-fashion-mnist)."
+            )
     return used
 
 
@@ -165,10 +206,12 @@ def read_idx(path) -> np.ndarray:
         raise DataError(f"{path} is not an unsigned-byte IDX file (bad magic number)")
     ndim = buf[3]
     header = 4 + 4 * ndim
-    shape = tuple(int.from_bytes(buf[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(buf[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     if len(buf) != header + int(np.prod(shape)):
-        raise DataError(f"{path} is truncated or padded: header says shape {shape}, "
-                        f"file has {len(buf) - header} data bytes; delete it and rerun `dvc repro download`")
+        raise DataError(
+            f"{path} is truncated or padded: header says shape {shape}, "
+            f"file has {len(buf) - header} data bytes; delete it and rerun `dvc repro download`"
+        )
     return np.frombuffer(buf, dtype=np.uint8, offset=header).reshape(shape)
 
 

@@ -57,3 +57,23 @@ def save_figure(fig, path, **kwargs):
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", bbox_inches="tight", **kwargs)
     plt.close(fig)
+
+
+class LoadError(Exception):
+    """A model file that cannot be used: the message names the file and the fix."""
+
+
+def load_model(cls, path, stage: str):
+    """A model saved as {"config": ..., "state_dict": ...} (save_torch), loaded with weights_only=True."""
+    import torch
+
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        model = cls(**checkpoint["config"])
+        model.load_state_dict(checkpoint["state_dict"])
+    except Exception as e:  # noqa: BLE001 - unpickling refusals, zip errors, missing keys: all one answer
+        raise LoadError(
+            f"{path} is not a {cls.__name__} checkpoint written by {stage} ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''}); delete it and run `dvc repro {stage}`"
+        ) from None
+    return model.eval()

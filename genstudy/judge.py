@@ -29,15 +29,18 @@ class Judge(nn.Module):
         w = width
 
         def block(cin, cout):
-            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
-                                 nn.MaxPool2d(2))
+            return nn.Sequential(
+                nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(), nn.MaxPool2d(2)
+            )
 
-        self.convs = nn.Sequential(block(1, w),                                # (B, w, 14, 14)
-                                   block(w, 2 * w),                            # (B, 2w, 7, 7)
-                                   block(2 * w, 4 * w))                        # (B, 4w, 3, 3)
+        self.convs = nn.Sequential(
+            block(1, w),  # (B, w, 14, 14)
+            block(w, 2 * w),  # (B, 2w, 7, 7)
+            block(2 * w, 4 * w),
+        )  # (B, 4w, 3, 3)
         self.penultimate = nn.Sequential(nn.Flatten(), nn.Linear(4 * w * 9, features), nn.ReLU())  # (B, features)
         self.dropout = nn.Dropout(0.3)
-        self.head = nn.Linear(features, n_classes)                             # (B, 10)
+        self.head = nn.Linear(features, n_classes)  # (B, 10)
 
     def features(self, x):
         return self.penultimate(self.convs(x.reshape(len(x), 1, 28, 28)))
@@ -55,15 +58,29 @@ def augment(x, generator):
     padded = F.pad(x, (2, 2, 2, 2))
     dy = torch.randint(0, 5, (b,), generator=generator)
     dx = torch.randint(0, 5, (b,), generator=generator)
-    rows = (dy[:, None] + torch.arange(28))[:, :, None].expand(b, 28, 28)      # (B, 28, 28)
+    rows = (dy[:, None] + torch.arange(28))[:, :, None].expand(b, 28, 28)  # (B, 28, 28)
     cols = (dx[:, None] + torch.arange(28))[:, None, :].expand(b, 28, 28)
     out = padded[torch.arange(b)[:, None, None], 0, rows, cols][:, None]
     flip = torch.rand(b, generator=generator) < 0.5
     return torch.where(flip[:, None, None, None], out.flip(3), out)
 
 
-def train(model: Judge, train_x, train_y, test_x, test_y, *, epochs: int, batch_size: int, lr: float,
-          weight_decay: float, seed: int, augment_images: bool = True, on_epoch=None, progress: bool = True):
+def train(
+    model: Judge,
+    train_x,
+    train_y,
+    test_x,
+    test_y,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    seed: int,
+    augment_images: bool = True,
+    on_epoch=None,
+    progress: bool = True,
+):
     """AdamW with a one-cycle learning rate; returns one dict of metrics per epoch."""
     g = torch.Generator().manual_seed(seed)
     x = torch.as_tensor(train_x).reshape(-1, 1, 28, 28).float()
@@ -80,7 +97,7 @@ def train(model: Judge, train_x, train_y, test_x, test_y, *, epochs: int, batch_
             perm = torch.randperm(len(x), generator=g)
             loss_sum = correct = 0.0
             for i in range(0, len(x), batch_size):
-                idx = perm[i:i + batch_size]
+                idx = perm[i : i + batch_size]
                 xb = augment(x[idx], g) if augment_images else x[idx]
                 logits = model(xb)
                 loss = F.cross_entropy(logits, y[idx])
@@ -90,8 +107,12 @@ def train(model: Judge, train_x, train_y, test_x, test_y, *, epochs: int, batch_
                 sched.step()
                 loss_sum += loss.item() * len(idx)
                 correct += (logits.argmax(1) == y[idx]).sum().item()
-            row = {"epoch": epoch, "train_loss": loss_sum / len(x), "train_accuracy": correct / len(x),
-                   "test_accuracy": accuracy(predict(model, test_x), test_y)}
+            row = {
+                "epoch": epoch,
+                "train_loss": loss_sum / len(x),
+                "train_accuracy": correct / len(x),
+                "test_accuracy": accuracy(predict(model, test_x), test_y),
+            }
             history.append(row)
             bar.set_postfix(test_accuracy=f"{row['test_accuracy']:.4f}")
             if on_epoch:
@@ -106,7 +127,7 @@ def embed(model: Judge, images, batch_size: int = 1000):
     images = torch.as_tensor(images).float()
     feats, logits = [], []
     for i in range(0, len(images), batch_size):
-        f = model.features(images[i:i + batch_size])
+        f = model.features(images[i : i + batch_size])
         feats.append(f)
         logits.append(model.head(f))
     return torch.cat(feats).double().numpy(), torch.cat(logits)
@@ -122,8 +143,9 @@ def accuracy(predicted, labels) -> float:
 
 def per_class_accuracy(predicted, labels, n_classes: int = 10) -> list:
     predicted, labels = np.asarray(predicted), np.asarray(labels)
-    return [float(np.mean(predicted[labels == c] == c)) if np.any(labels == c) else float("nan")
-            for c in range(n_classes)]
+    return [
+        float(np.mean(predicted[labels == c] == c)) if np.any(labels == c) else float("nan") for c in range(n_classes)
+    ]
 
 
 def gaussian(features):
@@ -193,11 +215,13 @@ def report(model: Judge, images, labels, reference: Reference, class_names=None)
     per_class = per_class_accuracy(predicted, labels, reference.n_classes)
     spread = within_class_spread(feats, labels, reference.n_classes) / reference.spread
     counts = np.bincount(predicted, minlength=reference.n_classes) / len(predicted)
-    out.update({
-        "judge_accuracy": accuracy(predicted, labels),
-        "per_class_accuracy": dict(zip(names, per_class)),
-        "diversity": float(np.nanmean(spread)),
-        "per_class_diversity": dict(zip(names, spread.tolist())),
-        "predicted_class_max_share": float(counts.max()),
-    })
+    out.update(
+        {
+            "judge_accuracy": accuracy(predicted, labels),
+            "per_class_accuracy": dict(zip(names, per_class)),
+            "diversity": float(np.nanmean(spread)),
+            "per_class_diversity": dict(zip(names, spread.tolist())),
+            "predicted_class_max_share": float(counts.max()),
+        }
+    )
     return out

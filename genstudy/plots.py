@@ -28,8 +28,12 @@ def image_grid(images, nrow: int, title: str = "", row_labels=None, scale: float
 def reconstructions(originals, reconstructed, n: int = 16):
     """Originals on the top row, their reconstructions below."""
     pairs = torch.cat([torch.as_tensor(originals[:n]), torch.as_tensor(reconstructed[:n])])
-    return image_grid(pairs, nrow=n, title="top: test images; bottom: VAE reconstructions (Bernoulli means)",
-                      row_labels=["input", "recon."])
+    return image_grid(
+        pairs,
+        nrow=n,
+        title="top: test images; bottom: VAE reconstructions (Bernoulli means)",
+        row_labels=["input", "recon."],
+    )
 
 
 def latent_map(means, labels, class_names, title="test latent means (PCA to 2-D)"):

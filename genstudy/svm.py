@@ -26,8 +26,8 @@ KERNELS = ("rbf", "linear", "poly", "sigmoid")
 # inputs they were 60 % of the search (measured: N = 1000 with shifted copies, 22 of 38 s).
 _DISTANCES: OrderedDict = OrderedDict()
 _DISTANCES_LOCK = threading.Lock()
-DISTANCE_CACHE_BYTES = 1 << 30        # per process; least recently used pairs go first
-_DISTANCE_MAX_BYTES = 1 << 28         # larger matrices (one-off test predictions) are not kept
+DISTANCE_CACHE_BYTES = 1 << 30  # per process; least recently used pairs go first
+_DISTANCE_MAX_BYTES = 1 << 28  # larger matrices (one-off test predictions) are not kept
 
 
 def _fingerprint(a: np.ndarray) -> tuple:
@@ -42,7 +42,7 @@ def squared_distances(A, B) -> np.ndarray:
     """
     A, B = check_pairwise_arrays(A, B)
     key = (_fingerprint(A), None if B is A else _fingerprint(B))
-    with _DISTANCES_LOCK:                 # the grid search's threads share the cache
+    with _DISTANCES_LOCK:  # the grid search's threads share the cache
         D = _DISTANCES.get(key)
         if D is not None:
             _DISTANCES.move_to_end(key)
@@ -73,7 +73,7 @@ class KernelSVC(ClassifierMixin, BaseEstimator):
     def _gram(self, A, B):
         if self.kernel != "rbf":
             return pairwise_kernels(A, B, metric=self.kernel, filter_params=True, gamma=self.gamma)
-        K = squared_distances(A, B) * -self.gamma        # the steps of sklearn's rbf_kernel
+        K = squared_distances(A, B) * -self.gamma  # the steps of sklearn's rbf_kernel
         return np.exp(K, out=K)
 
     def fit(self, X, y):
@@ -123,8 +123,20 @@ def folds_with_copies(splits, n: int, k: int):
     return [(np.concatenate([train, rows[train].ravel()]), held_out) for train, held_out in splits]
 
 
-def select(X, y, *, kernel: str, Cs, gamma_factors, standardize: bool, folds: int, seed: int,
-           columns=None, copies=None, n_jobs: int = 1):
+def select(
+    X,
+    y,
+    *,
+    kernel: str,
+    Cs,
+    gamma_factors,
+    standardize: bool,
+    folds: int,
+    seed: int,
+    columns=None,
+    copies=None,
+    n_jobs: int = 1,
+):
     """Grid search over C and gamma (multiples of gamma='scale') by stratified CV on (X, y).
 
     `copies` (n, k, d), if given, are label-preserving copies of the rows of X
@@ -143,16 +155,16 @@ def select(X, y, *, kernel: str, Cs, gamma_factors, standardize: bool, folds: in
     if copies is not None and copies.shape[1]:
         cv = folds_with_copies(cv.split(X, y), *copies.shape[:2])
         X, y = stack_copies(X, y, copies)
-    search = GridSearchCV(build(kernel, standardize, gamma=base, columns=columns), grid, n_jobs=n_jobs,
-                          cv=cv, scoring="accuracy")
+    search = GridSearchCV(
+        build(kernel, standardize, gamma=base, columns=columns), grid, n_jobs=n_jobs, cv=cv, scoring="accuracy"
+    )
     # Threads, not processes: libsvm releases the GIL while it trains, and threads share the
     # distance cache (a process pool would compute every fold's distances once per worker and
     # restart workers whose memory grows). Measured at N = 1000 with copies, two cores:
     # M1 features 26 s one at a time -> 16 s; pixels 22 s -> 13 s. Same fits, same scores.
     with joblib.parallel_config(backend="threading"):
         search.fit(X, y)
-    chosen = {"C": search.best_params_["kernelsvc__C"], "cv_accuracy": float(search.best_score_),
-              "cv_folds": folds}
+    chosen = {"C": search.best_params_["kernelsvc__C"], "cv_accuracy": float(search.best_score_), "cv_folds": folds}
     if "kernelsvc__gamma" in search.best_params_:
         g = search.best_params_["kernelsvc__gamma"]
         chosen.update(gamma=float(g), gamma_factor=float(g / base))
@@ -175,21 +187,22 @@ def transduce(model: Pipeline, X, y, X_unlabelled, *, n_neighbors: int, alpha: f
     Z = prep.transform(Z) if prep is not None else Z
     targets = np.concatenate([y, -np.ones(len(X_unlabelled), dtype=int)])
     spread = LabelSpreading(kernel="knn", n_neighbors=n_neighbors, alpha=alpha, max_iter=100).fit(Z, targets)
-    pseudo = spread.transduction_[len(X):]
-    certainty = spread.label_distributions_[len(X):].max(1)
+    pseudo = spread.transduction_[len(X) :]
+    certainty = spread.label_distributions_[len(X) :].max(1)
     chosen = []
     for c in np.unique(y):
         members = np.flatnonzero(pseudo == c)
         ranked = members[np.argsort(-certainty[members], kind="stable")]
-        chosen.append(ranked[:int(round(keep * len(members)))])
+        chosen.append(ranked[: int(round(keep * len(members)))])
     chosen = np.sort(np.concatenate(chosen))
     X_fit, y_fit = stack_copies(X, y, copies)
     refit = clone(model).fit(np.concatenate([X_fit, X_unlabelled[chosen]]), np.concatenate([y_fit, pseudo[chosen]]))
     return refit, len(chosen)
 
 
-def transductive_cv_accuracy(model: Pipeline, X, y, X_unlabelled, *, folds: int, seed: int, copies=None,
-                             **kwargs) -> float:
+def transductive_cv_accuracy(
+    model: Pipeline, X, y, X_unlabelled, *, folds: int, seed: int, copies=None, **kwargs
+) -> float:
     """CV accuracy of `transduce` on the labelled set: the test-free check that transduction helps."""
     folds = min(folds, int(np.bincount(y).min()))
     scores = []

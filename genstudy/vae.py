@@ -32,9 +32,9 @@ class VAE(nn.Module):
         super().__init__()
         self.x_dim, self.hidden, self.z_dim = x_dim, hidden, z_dim
         self.encoder = nn.Sequential(mlp([x_dim, hidden, hidden]), nn.Softplus())  # (B, hidden)
-        self.mu = nn.Linear(hidden, z_dim)                                          # (B, z)
-        self.logvar = nn.Linear(hidden, z_dim)                                      # (B, z)
-        self.decoder = mlp([z_dim, hidden, hidden, x_dim])                          # (B, 784) logits
+        self.mu = nn.Linear(hidden, z_dim)  # (B, z)
+        self.logvar = nn.Linear(hidden, z_dim)  # (B, z)
+        self.decoder = mlp([z_dim, hidden, hidden, x_dim])  # (B, 784) logits
         # The official code's init: N(0, 1/fan_in) weights, zero biases.
         for m in self.modules():
             if isinstance(m, nn.Linear):
@@ -66,7 +66,7 @@ def negative_elbo(model: VAE, x_binary, generator=None, kl_weight: float = 1.0, 
     z = mu + eps * torch.exp(0.5 * logvar)
     logits = model.decoder(z)
     rec = F.binary_cross_entropy_with_logits(logits, x_binary, reduction="none").sum(1)
-    kl_dims = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar)                 # (B, z)
+    kl_dims = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar)  # (B, z)
     kl_charged = kl_dims.mean(0).clamp(min=free_bits).sum() if free_bits else kl_dims.sum(1).mean()
     return rec, kl_dims.sum(1), rec.mean() + kl_weight * kl_charged
 
@@ -75,12 +75,25 @@ def negative_elbo(model: VAE, x_binary, generator=None, kl_weight: float = 1.0, 
 def encode_means(model: VAE, images, batch_size: int = 2000):
     """Posterior means mu(x) of images in [0, 1], shape (n, 784) -> (n, z)."""
     model.eval()
-    return torch.cat([model.encode(images[i:i + batch_size])[0] for i in range(0, len(images), batch_size)])
+    return torch.cat([model.encode(images[i : i + batch_size])[0] for i in range(0, len(images), batch_size)])
 
 
-def train(model: VAE, train_x, test_x, *, epochs: int, batch_size: int, lr: float, seed: int,
-          weight_decay: float = 0.0, kl_warmup_epochs: int = 0, free_bits: float = 0.0,
-          lr_schedule: str = "constant", on_epoch=None, progress: bool = True):
+def train(
+    model: VAE,
+    train_x,
+    test_x,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    weight_decay: float = 0.0,
+    kl_warmup_epochs: int = 0,
+    free_bits: float = 0.0,
+    lr_schedule: str = "constant",
+    on_epoch=None,
+    progress: bool = True,
+):
     """Maximise the ELBO on train_x (n, 784) in [0, 1]; returns one dict of metrics per epoch.
 
     kl_warmup_epochs > 0 anneals the KL weight linearly from 0 to 1 over those
@@ -96,8 +109,9 @@ def train(model: VAE, train_x, test_x, *, epochs: int, batch_size: int, lr: floa
     opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999), weight_decay=weight_decay)
     n = len(train_x)
     steps_per_epoch = math.ceil(n / batch_size)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * steps_per_epoch) \
-        if lr_schedule == "cosine" else None
+    schedule = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * steps_per_epoch) if lr_schedule == "cosine" else None
+    )
     history = []
     bar = tqdm(range(1, epochs + 1), desc="vae", unit="epoch", disable=not progress)
     for epoch in bar:
@@ -105,9 +119,12 @@ def train(model: VAE, train_x, test_x, *, epochs: int, batch_size: int, lr: floa
         totals = torch.zeros(3)
         perm = torch.randperm(n, generator=g)
         for step in range(steps_per_epoch):
-            idx = perm[step * batch_size:(step + 1) * batch_size]
-            progress_frac = ((epoch - 1) * steps_per_epoch + step + 1) / (kl_warmup_epochs * steps_per_epoch) \
-                if kl_warmup_epochs else 1.0
+            idx = perm[step * batch_size : (step + 1) * batch_size]
+            progress_frac = (
+                ((epoch - 1) * steps_per_epoch + step + 1) / (kl_warmup_epochs * steps_per_epoch)
+                if kl_warmup_epochs
+                else 1.0
+            )
             kl_weight = min(1.0, progress_frac)
             x = torch.bernoulli(train_x[idx], generator=g)
             rec, kl, loss = negative_elbo(model, x, g, kl_weight, free_bits)
@@ -117,13 +134,17 @@ def train(model: VAE, train_x, test_x, *, epochs: int, batch_size: int, lr: floa
             if schedule:
                 schedule.step()
             totals += torch.stack([rec.sum(), kl.sum(), torch.tensor(float(len(idx)))]).detach()
-        row = {"epoch": epoch, "kl_weight": kl_weight,
-               "train_elbo": -(totals[0] + totals[1]).item() / totals[2].item(),
-               "train_kl": totals[1].item() / totals[2].item()}
+        row = {
+            "epoch": epoch,
+            "kl_weight": kl_weight,
+            "train_elbo": -(totals[0] + totals[1]).item() / totals[2].item(),
+            "train_kl": totals[1].item() / totals[2].item(),
+        }
         row.update(evaluate(model, test_x, test_g.manual_seed(seed + 1), prefix="test_"))
         history.append(row)
-        bar.set_postfix(train_elbo=f"{row['train_elbo']:.1f}", test_elbo=f"{row['test_elbo']:.1f}",
-                        active=row["test_active_units"])
+        bar.set_postfix(
+            train_elbo=f"{row['train_elbo']:.1f}", test_elbo=f"{row['test_elbo']:.1f}", active=row["test_active_units"]
+        )
         if on_epoch:
             on_epoch(row)
     return history
@@ -136,14 +157,17 @@ def evaluate(model: VAE, x, generator, prefix="", batch_size: int = 2000) -> dic
     rec_sum = kl_sum = 0.0
     means = []
     for i in range(0, len(x), batch_size):
-        xb = torch.bernoulli(x[i:i + batch_size], generator=generator)
+        xb = torch.bernoulli(x[i : i + batch_size], generator=generator)
         rec, kl, _ = negative_elbo(model, xb, generator)
         rec_sum += rec.sum().item()
         kl_sum += kl.sum().item()
-        means.append(model.encode(x[i:i + batch_size])[0])
+        means.append(model.encode(x[i : i + batch_size])[0])
     n = len(x)
-    return {f"{prefix}elbo": -(rec_sum + kl_sum) / n, f"{prefix}kl": kl_sum / n,
-            f"{prefix}active_units": int(active_units(torch.cat(means)).sum())}
+    return {
+        f"{prefix}elbo": -(rec_sum + kl_sum) / n,
+        f"{prefix}kl": kl_sum / n,
+        f"{prefix}active_units": int(active_units(torch.cat(means)).sum()),
+    }
 
 
 @torch.no_grad()

@@ -3,31 +3,29 @@
 import json
 import time
 
-from genstudy import data, tracking
-from stages.common import Params, StageError, dataset_name, main
-
-OUT = "data/raw"
+from genstudy import data
+from genstudy.pipeline import params, paths, tracking
+from genstudy.pipeline.stage import StageError, main
 
 
 @main
 def run():
-    p = Params.load()
-    dataset = dataset_name(p)
-    checksums = p.get(f"data.checksums.{dataset}") if dataset not in data.DATASETS else data.MD5[dataset]
-    sources = p.list(f"data.sources.{dataset}", lambda s: isinstance(s, str) and s)
-    timeout = p.float("data.timeout_s")
+    p = params.load()
+    dataset = p.data.dataset
+    # Built-in datasets carry their checksums in the library; data.checksums registers another one.
+    checksums = data.MD5[dataset] if dataset in data.DATASETS else p.data.checksums[dataset].dump()
+    sources = p.data.sources[dataset]
     start = time.time()
-    with tracking.stage_run("download", {"data": {"dataset": dataset, "sources": sources}}, dataset) as _:
+    with tracking.stage_run("download", {"data": {"dataset": dataset, "sources": sources}}, dataset):
         import mlflow
 
         try:
-            used = data.fetch_dataset(dataset, sources, OUT, timeout=timeout, checksums=checksums)
+            used = data.fetch_dataset(dataset, sources, paths.RAW, timeout=p.data.timeout_s, checksums=checksums)
         except data.DataError as e:
             raise StageError(str(e)) from None
         for name, source in used.items():
             print(f"{name}: verified MD5 {checksums[name]} from {source}")
-        mlflow.log_dict({name: {"source": src, "md5": checksums[name]} for name, src in used.items()},
-                        "sources.json")
+        mlflow.log_dict({name: {"source": src, "md5": checksums[name]} for name, src in used.items()}, "sources.json")
         mlflow.log_metric("seconds", time.time() - start)
     print(json.dumps({"dataset": dataset, "files": len(used)}))
 

@@ -8,28 +8,26 @@ metrics/gan/reference.json:
 
 import torch
 
-from genstudy import data, judge, tracking, vae
-from genstudy.io import write_json
-from stages import gan_common as gc
-from stages.common import Params, dataset_name, main, require
-from stages.m1_common import load_vae
+from genstudy import data, judge, vae
+from genstudy.io import load_model, write_json
+from genstudy.pipeline import loaders, params, paths, tracking
+from genstudy.pipeline.stage import StageError, main, require
 
 
 @main
 def run():
-    p = Params.load()
-    dataset = dataset_name(p)
-    ev = gc.evaluation(p)
-    raw = require("data/raw", "download")
-    train_x, train_y = data.load_pixels(raw, "train")
-    test_x, test_y = data.load_pixels(raw, "test")
-    model = gc.load_judge()
-    vae_model = load_vae()
+    p = params.load()
+    dataset = p.data.dataset
+    ev = p.gan.evaluation.dump()
+    train_x, train_y = loaders.pixels("train")
+    test_x, test_y = loaders.pixels("test")
+    model = load_model(judge.Judge, require(paths.JUDGE_MODEL, "train_judge"), "train_judge")
+    vae_model = load_model(vae.VAE, require(paths.VAE_MODEL, "train_vae"), "train_vae")
     names = data.class_names(dataset)
     try:
         idx = data.balanced_subset(train_y, 10 * ev["per_class"], ev["seed"])
     except ValueError as e:
-        raise p.bad("gan.evaluation.per_class", ev["per_class"], str(e)) from None
+        raise StageError(f"params.yaml: gan.evaluation.per_class = {ev['per_class']} is invalid; {e}") from None
 
     with tracking.stage_run("gan_reference", {"evaluation": ev}, dataset):
         import mlflow
@@ -38,17 +36,23 @@ def run():
         real = judge.report(model, train_x[idx], train_y[idx], reference, names)
         samples = vae.sample(vae_model, len(idx), torch.Generator().manual_seed(ev["seed"]))
         vae_scores = judge.report(model, samples, None, reference)
-        result = {"frechet_distance_train_test": real["frechet_distance"],
-                  "judge_accuracy_test": reference.accuracy,
-                  "frechet_distance_vae_samples": vae_scores["frechet_distance"],
-                  "judge_accuracy_train": real["judge_accuracy"], "diversity_train": real["diversity"],
-                  "per_class_accuracy_train": real["per_class_accuracy"], "n": int(len(idx))}
-        write_json(gc.REFERENCE_PATH, result)
+        result = {
+            "frechet_distance_train_test": real["frechet_distance"],
+            "judge_accuracy_test": reference.accuracy,
+            "frechet_distance_vae_samples": vae_scores["frechet_distance"],
+            "judge_accuracy_train": real["judge_accuracy"],
+            "diversity_train": real["diversity"],
+            "per_class_accuracy_train": real["per_class_accuracy"],
+            "n": int(len(idx)),
+        }
+        write_json(paths.GAN_REFERENCE, result)
         mlflow.log_metrics({k: v for k, v in result.items() if isinstance(v, float)})
-        mlflow.log_artifact(gc.REFERENCE_PATH)
-    print(f"reference: judge accuracy on test {result['judge_accuracy_test']:.4f}; Frechet distance train vs test "
-          f"{result['frechet_distance_train_test']:.3f}, "
-          f"VAE samples vs test {result['frechet_distance_vae_samples']:.3f}")
+        mlflow.log_artifact(paths.GAN_REFERENCE)
+    print(
+        f"reference: judge accuracy on test {result['judge_accuracy_test']:.4f}; Frechet distance train vs test "
+        f"{result['frechet_distance_train_test']:.3f}, "
+        f"VAE samples vs test {result['frechet_distance_vae_samples']:.3f}"
+    )
 
 
 if __name__ == "__main__":

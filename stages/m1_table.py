@@ -5,131 +5,38 @@ metrics/m1_accuracy.csv (for `dvc plots`), reports/m1_table.md and
 reports/figures/m1/accuracy_vs_n.png.
 """
 
-import json
-
-import matplotlib.pyplot as plt
 import pandas as pd
 
-from genstudy import data, references, tracking
 from genstudy.io import atomic_path, save_figure, write_json, write_text
-from stages.common import Params, dataset_name, main, require
-from stages.fit_svm import result_path
-
-METHODS = {"m1": "M1 + SVM", "m1_transductive": "M1 + label spreading + SVM (transductive)", "raw_pixels": "SVM on raw pixels"}
-
-
-def augment_label(transforms) -> str:
-    return "+".join(transforms) if transforms else "none"
-
-
-def collect(counts, seeds) -> pd.DataFrame:
-    """One row per (method, N, seed) from metrics/svm/*.json."""
-    rows = []
-    for features in ("m1", "pixels"):
-        for n in counts:
-            for seed in seeds:
-                path = result_path(features, n, seed)
-                with open(require(path, f"fit_svm_{features}@{n}-{seed}")) as f:
-                    result = json.load(f)
-                for method, r in result["methods"].items():
-                    rows.append({"method": "raw_pixels" if method == "pixels" else method, "n": n, "seed": seed,
-                                 "accuracy": r["accuracy"], "C": r["C"], "gamma_factor": r.get("gamma_factor"),
-                                 "cv_accuracy": r["cv_accuracy"], "cv_folds": r["cv_folds"], "kernel": r["kernel"],
-                                 "augment": augment_label(r.get("augment", []))})
-    return pd.DataFrame(rows)
-
-
-def summarise(runs: pd.DataFrame) -> dict:
-    out = {}
-    for (method, n), g in runs.groupby(["method", "n"]):
-        acc = g["accuracy"]
-        std = float(acc.std(ddof=0))
-        out.setdefault(method, {})[str(n)] = {
-            "accuracy_mean": round(float(acc.mean()), 4), "accuracy_std": round(std, 4),
-            "error_mean": round(100 * (1 - float(acc.mean())), 2), "error_std": round(100 * std, 2),
-            "seeds": int(len(g))}
-    return out
-
-
-def markdown(summary: dict, runs: pd.DataFrame, dataset: str, kernel: str) -> str:
-    counts = sorted({int(n) for m in summary.values() for n in m})
-    methods = [m for m in METHODS if m in summary]
-    cell = lambda m, n, k: (f"{summary[m][str(n)][k + '_mean']:.{2 if k == 'error' else 4}f} ± "  # noqa: E731
-                            f"{summary[m][str(n)][k + '_std']:.{2 if k == 'error' else 4}f}")
-    seeds = runs["seed"].nunique()
-    lines = [f"### Test error (%) on {dataset}, mean ± std over {seeds} seeds (cf. Kingma et al. 2014, Table 1)", "",
-             "| N | " + " | ".join(METHODS[m] for m in methods) + " | paper: M1+TSVM on MNIST |",
-             "|---|" + "---|" * (len(methods) + 1)]
-    for n in counts:
-        paper = references.PAPER_MNIST_M1_TSVM_ERROR.get(n)
-        lines.append(f"| {n} | " + " | ".join(cell(m, n, "error") for m in methods)
-                     + (f" | {paper[0]} ± {paper[1]} |" if paper else " | |"))
-    lines += ["", f"### Test accuracy on {dataset}, mean ± std over {seeds} seeds", "",
-              "| N | " + " | ".join(METHODS[m] for m in methods) + " | "
-              + " | ".join(references.FASHION_REFERENCES) + " |",
-              "|---|" + "---|" * (len(methods) + len(references.FASHION_REFERENCES))]
-    for n in counts:
-        refs = [f"{r[n]:.4f}" if n in r and dataset == "fashion_mnist" else "" for r in
-                references.FASHION_REFERENCES.values()]
-        lines.append(f"| {n} | " + " | ".join(cell(m, n, "accuracy") for m in methods) + " | "
-                     + " | ".join(refs) + " |")
-    folds = ", ".join(sorted({str(int(f)) for f in runs["cv_folds"]}))
-    lines += ["", f"### Selected hyperparameters (SVC, {kernel} kernel; per seed, by stratified {folds}-fold CV on "
-              "the N labelled images only; gamma as a multiple of sklearn's gamma='scale'; copies: the "
-              "label-preserving copies of each labelled image in the training folds, svm.augment)", "",
-              "| method | N | copies | C per seed | gamma factor per seed | CV accuracy (mean) |",
-              "|---|---|---|---|---|---|"]
-    for (method, n), g in runs.sort_values("seed").groupby(["method", "n"]):
-        gammas = ", ".join(f"{v:g}" for v in g["gamma_factor"]) if g["gamma_factor"].notna().all() else "n/a"
-        lines.append(f"| {METHODS[method]} | {n} | {', '.join(sorted(set(g['augment'])))} | "
-                     f"{', '.join(f'{c:g}' for c in g['C'])} | {gammas} | {g['cv_accuracy'].mean():.4f} |")
-    return "\n".join(lines) + "\n"
-
-
-def accuracy_figure(summary: dict, dataset: str):
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for method, label in METHODS.items():
-        if method not in summary:
-            continue
-        ns = sorted(int(n) for n in summary[method])
-        ax.errorbar(ns, [summary[method][str(n)]["accuracy_mean"] for n in ns],
-                    yerr=[summary[method][str(n)]["accuracy_std"] for n in ns], marker="o", capsize=3, label=label)
-    if dataset == "fashion_mnist":
-        for name, ref in references.FASHION_REFERENCES.items():
-            ax.plot(list(ref), list(ref.values()), ls="--", alpha=0.6, label=f"reference: {name}")
-    ax.set_xscale("log")
-    ax.set_xlabel("labelled images N")
-    ax.set_ylabel("test accuracy")
-    ax.set_title(f"M1 on {dataset}: accuracy vs number of labels")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return fig
+from genstudy.pipeline import params, paths, tracking
+from genstudy.pipeline.stage import main
+from genstudy.report.m1_table import accuracy_figure, collect, markdown, summarise
 
 
 @main
 def run():
-    p = Params.load()
-    dataset = dataset_name(p)
-    counts, seeds = p.list("labels.counts"), p.list("labels.seeds")
-    kernel = p.get("svm.kernel")
+    p = params.load()
+    dataset = p.data.dataset
+    counts, seeds = p.labels.counts, p.labels.seeds
+    kernel = p.svm.kernel
     runs = collect(counts, seeds)
     summary = summarise(runs)
     with tracking.stage_run("m1_table", {"labels": {"counts": counts, "seeds": seeds}}, dataset):
         import mlflow
 
-        write_json("metrics/m1.json", summary)
+        write_json(paths.M1_SUMMARY, summary)
         wide = pd.DataFrame({"n": counts})
         for method in summary:
             wide[method] = [summary[method][str(n)]["accuracy_mean"] for n in counts]
-        with atomic_path("metrics/m1_accuracy.csv") as tmp:
+        with atomic_path(paths.M1_ACCURACY_CSV) as tmp:
             wide.to_csv(tmp, index=False)
         table = markdown(summary, runs, dataset, kernel)
-        write_text("reports/m1_table.md", table)
-        save_figure(accuracy_figure(summary, dataset), "reports/figures/m1/accuracy_vs_n.png", dpi=110)
+        write_text(paths.M1_TABLE, table)
+        save_figure(accuracy_figure(summary, dataset), paths.M1_FIGURE, dpi=110)
         for method, per_n in summary.items():
             for n, r in per_n.items():
                 mlflow.log_metric(f"{method}.accuracy_mean", r["accuracy_mean"], step=int(n))
-        for path in ("metrics/m1.json", "reports/m1_table.md", "reports/figures/m1/accuracy_vs_n.png"):
+        for path in (paths.M1_SUMMARY, paths.M1_TABLE, paths.M1_FIGURE):
             mlflow.log_artifact(path)
     print(table)
 

@@ -1,186 +1,44 @@
 """Stage `report`: the document a reader opens first, assembled from the pipeline's outputs only.
 
 Writes reports/report.md (figures by relative path) and reports/report.html (self-contained:
-figures embedded as data URIs), and logs both with the figures to MLflow. Sections: M1, GAN
-losses, GAN samples, GAN metrics, theory, how to reproduce (commands, each stage's measured wall
-time), provenance (git commit, params digest, every stage's MLflow run id). A part whose inputs are
-not built yet says which and how to build them; the stage still succeeds.
+figures embedded as data URIs), and logs both with the figures to MLflow (genstudy.report.assemble).
 
 Its own run record is reports/report_run.json, not reports/runs/report.json: the stage depends on
 reports/runs as a whole, and DVC refuses an output inside a stage's own dependency.
 """
 
-import hashlib
-import json
-import os
-import platform
-import re
-import subprocess
 from pathlib import Path
 
-import pandas as pd
-
-from genstudy import tracking
 from genstudy.io import write_text
-from genstudy.report import missing, num, table, to_html
-from stages import report_sections as rs
-from stages.common import PARAMS_FILE, Params, dataset_name, main
-
-MD, HTML, RECORD = Path("reports/report.md"), Path("reports/report.html"), Path("reports/report_run.json")
-DATASET_NAMES = {"fashion_mnist": "Fashion-MNIST", "mnist": "MNIST"}
-
-
-def title(dataset: str) -> str:
-    return f"genstudy: generative models on {DATASET_NAMES.get(dataset, dataset)}"
-# Pipeline order for the wall-time table; a stage not listed follows in alphabetical order.
-ORDER = ["download", "sample_labels", "train_vae", "encode", "fit_svm_m1", "fit_svm_pixels", "m1_table",
-         "train_judge", "train_gan", "evaluate_gan", "gan_reference", "gan_table", "gan_figures",
-         "theory_divergences", "theory_sequence_cost", "theory_gan2d"]
-SOURCES = ["genstudy", "stages", "dvc.yaml", "params.yaml", "pyproject.toml"]
-
-
-def git(*args) -> str | None:
-    """git's output (not stripped: porcelain lines start with a space), None outside a checkout."""
-    try:
-        return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
-def natural(stage: str) -> tuple:
-    """`fit_svm_m1@600-0` before `fit_svm_m1@1000-0`: numbers compared as numbers."""
-    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", stage))
-
-
-def run_records(directory=tracking.RECORDS) -> pd.DataFrame:
-    """One row per reports/runs/<stage>.json: stage, its base name (before '@'), run id, seconds, commit."""
-    rows = []
-    for path in sorted(Path(directory).glob("*.json")):
-        r = json.loads(path.read_text())
-        rows.append({"stage": r["stage"], "base": r["stage"].split("@")[0], "run_id": r["mlflow_run_id"],
-                     "seconds": r["seconds"], "commit": r.get("git_commit", "unknown")})
-    frame = pd.DataFrame(rows, columns=["stage", "base", "run_id", "seconds", "commit"])
-    rank = {name: i for i, name in enumerate(ORDER)}
-    frame["rank"] = frame["base"].map(lambda b: rank.get(b, len(ORDER)))
-    frame["key"] = frame["stage"].map(natural)
-    return frame.sort_values(["rank", "base", "key"]).drop(columns=["rank", "key"]).reset_index(drop=True)
-
-
-def machine() -> str:
-    """The machine building the report, in one line (the CPU model from /proc/cpuinfo where there is one)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
-                 platform.processor() or "CPU unknown")
-    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} logical CPUs, {model}"
-
-
-def reproduce_section(records: pd.DataFrame, arch: str | None, label: str) -> str:
-    arch = arch or "dcgan"
-    out = ["## How to reproduce", "",
-           "From a fresh clone (README: *Setup*), with `.venv/bin` first on `PATH` after `make setup`:", "",
-           "```bash",
-           "make study     # venv, pinned install, Fashion-MNIST, then `dvc repro` (trains and evaluates everything)",
-           "make test      # the test suite",
-           "dvc repro report                   # just this report (and whatever it needs that is stale)",
-           "python tools/screenshot_report.py  # render reports/report.html headless and check every figure"]
-    out += [f"genstudy generate --arch {arch} --method {m} --label {label} -n 16 --seed 0 -o {m}.png"
-            for m in rs.GAN_METHODS]
-    out += ["```", "",
-            "`genstudy generate` draws new images from the trained weights in `models/gan/ARCH-METHOD.pt` "
-            "(made by `dvc repro train_gan@ARCH-METHOD`); without `--label` it draws every class, a row each.", "",
-            f"**Measured wall time of each stage** (process start to end, imports and data loading included, from "
-            f"`reports/runs/<stage>.json`). This report was built on `{machine()}`; the times are those of the "
-            "machine each stage ran on.", ""]
-    if records.empty:
-        return "\n".join(out + [missing("the stage run records", [("reports/runs/", "<stage>")])])
-    groups = []
-    for base, g in records.groupby("base", sort=False):
-        each = (f"{num(g.seconds.min(), 0)}–{num(g.seconds.max(), 0)}" if len(g) > 1 else num(g.seconds.iloc[0], 0))
-        groups.append([f"`{base}`", len(g), each, num(g.seconds.sum(), 0)])
-    out += [table(pd.DataFrame(groups, columns=["stage", "runs", "seconds per run", "seconds in all"])),
-            f"All recorded stages together: {num(records.seconds.sum(), 0)} s. Per-stage times and run ids: "
-            "see Provenance.", ""]
-    return "\n".join(out)
-
-
-def provenance_section(records: pd.DataFrame, report_run_id: str) -> str:
-    commit = (git("rev-parse", "HEAD") or "").strip()
-    changed = git("status", "--porcelain", "--", *SOURCES)
-    if changed is None:
-        state = "git status unknown"
-    elif not changed.strip():
-        state = "no uncommitted changes to the code or params"
-    else:
-        state = "with uncommitted changes to " + ", ".join(f"`{line[3:]}`" for line in changed.splitlines() if line)
-    digest = hashlib.sha256(Path(PARAMS_FILE).read_bytes()).hexdigest()
-    out = ["## Provenance", "",
-           f"* git commit checked out when the report was built: `{commit or 'none (not a git checkout)'}`, "
-           f"{state} ({', '.join(SOURCES)}).",
-           f"* params digest: `sha256({PARAMS_FILE}) = {digest}`.",
-           f"* this report's MLflow run: `{report_run_id}`; each stage's run below (experiment "
-           f"`{tracking.EXPERIMENT}`; `make mlflow-ui` shows them), with the commit its stage ran at.", ""]
-    if not records.empty:
-        rows = [[f"`{r.stage}`", f"`{r.run_id}`", num(r.seconds, 1), f"`{str(r.commit)[:10]}`"]
-                for r in records.itertuples()]
-        out.append(table(pd.DataFrame(rows, columns=["stage", "MLflow run id", "seconds", "git commit"])))
-    return "\n".join(out)
-
-
-def assemble(p: Params, report_run_id: str, root: Path = Path(".")) -> str:
-    """The report's markdown from the outputs under `root` (the repository root)."""
-    dataset = dataset_name(p)
-    counts, seeds = p.list("labels.counts"), p.list("labels.seeds")
-    archs = p.list("gan.matrix.arch", lambda a: isinstance(a, str))
-    methods = p.list("gan.matrix.method", lambda m: m in rs.GAN_METHODS)
-    inp = rs.Inputs(root)
-    records = run_records(root / tracking.RECORDS)
-    choice = inp.json("metrics/gan_figures.json") or {}
-    label = (choice.get("labels") or ["Dress"])[0]
-    parts = [f"# {title(dataset)}", "",
-             "Assembled by the pipeline's last stage (`dvc repro report`) from DVC outputs only: every number "
-             "below is read from a metrics file, every figure is a pipeline output. Dataset: "
-             f"`{dataset}`.", "", "{contents}", "",
-             rs.m1_section(inp, counts, seeds, dataset),
-             rs.gan_losses_section(inp, archs, methods),
-             rs.gan_samples_section(inp, archs, methods),
-             rs.gan_metrics_section(inp, archs, methods),
-             rs.theory_section(inp),
-             reproduce_section(records, choice.get("chosen_arch"), label),
-             provenance_section(records, report_run_id)]
-    md = "\n".join(parts)
-    return md.replace("{contents}", contents(md), 1)
-
-
-def contents(md: str) -> str:
-    """Links to the sections; the anchors are the ids both GitHub and Python-Markdown give headings."""
-    def slug(title):
-        kept = "".join(c for c in title.lower() if c.isalnum() or c in " -_")
-        return kept.strip().replace(" ", "-")
-    titles = [line[3:] for line in md.splitlines() if line.startswith("## ")]
-    return "Contents: " + " · ".join(f"[{t}](#{slug(t)})" for t in titles)
+from genstudy.pipeline import params, paths, tracking
+from genstudy.pipeline.stage import main
+from genstudy.report.assemble import assemble, title
+from genstudy.report.html import to_html
 
 
 @main
 def run():
-    p = Params.load()
-    dataset = dataset_name(p)
-    read = {"labels": {"counts": p.get("labels.counts"), "seeds": p.get("labels.seeds")},
-            "gan": {"matrix": p.get("gan.matrix")}}
-    with tracking.stage_run("report", read, dataset, record=RECORD) as mlrun:
+    p = params.load()
+    dataset = p.data.dataset
+    counts, seeds, archs, methods = p.labels.counts, p.labels.seeds, p.gan.matrix.arch, p.gan.matrix.method
+    read = {"labels": {"counts": counts, "seeds": seeds}, "gan": {"matrix": {"arch": archs, "method": methods}}}
+    md_path, html_path = Path(paths.REPORT_MD), Path(paths.REPORT_HTML)
+    with tracking.stage_run("report", read, dataset, record=paths.REPORT_RECORD) as mlrun:
         import mlflow
 
-        md = assemble(p, mlrun.info.run_id)
-        page, embedded = to_html(md, MD.parent, title(dataset))
-        write_text(MD, md)
-        write_text(HTML, page)
-        for path in (MD, HTML):
+        md = assemble(dataset, counts, seeds, archs, methods, mlrun.info.run_id)
+        page, embedded = to_html(md, md_path.parent, title(dataset))
+        write_text(md_path, md)
+        write_text(html_path, page)
+        for path in (md_path, html_path):
             mlflow.log_artifact(str(path))
         for src in embedded:
-            mlflow.log_artifact(str(MD.parent / src), str(Path(src).parent))
+            mlflow.log_artifact(str(md_path.parent / src), str(Path(src).parent))
     notes = md.count("> **Missing:")
-    print(f"wrote {MD} and {HTML} ({len(embedded)} figures embedded, {len(page) / 1e6:.1f} MB); "
-          f"{notes} missing-input note(s)")
+    print(
+        f"wrote {md_path} and {html_path} ({len(embedded)} figures embedded, {len(page) / 1e6:.1f} MB); "
+        f"{notes} missing-input note(s)"
+    )
 
 
 if __name__ == "__main__":

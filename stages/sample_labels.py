@@ -5,13 +5,10 @@ import argparse
 import numpy as np
 import pandas as pd
 
-from genstudy import data, tracking
+from genstudy import data
 from genstudy.io import atomic_path
-from stages.common import Params, StageError, dataset_name, main, require, stage_name
-
-
-def labels_path(n: int, seed: int) -> str:
-    return f"data/labels/n{n}-seed{seed}.csv"
+from genstudy.pipeline import params, paths, tracking
+from genstudy.pipeline.stage import StageError, main, require
 
 
 @main
@@ -20,17 +17,17 @@ def run(argv=None):
     parser.add_argument("--n", type=int, required=True, help="number of labelled images")
     parser.add_argument("--seed", type=int, required=True)
     args = parser.parse_args(argv)
-    p = Params.load()
-    dataset = dataset_name(p)
-    _, labels = data.load_split(require("data/raw", "download"), "train")
+    dataset = params.load().data.dataset
+    _, labels = data.load_split(require(paths.RAW, "download"), "train")
     try:
         indices = data.balanced_subset(labels, args.n, args.seed)
     except ValueError as e:
         raise StageError(f"labels.counts / labels.seeds in params.yaml: {e}") from None
     table = pd.DataFrame({"index": indices, "label": labels[indices]})
-    out = labels_path(args.n, args.seed)
-    with tracking.stage_run(stage_name("sample_labels", args.n, args.seed),
-                            {"labels": {"n": args.n, "seed": args.seed}}, dataset):
+    out = paths.labels(args.n, args.seed)
+    with tracking.stage_run(
+        paths.stage_name("sample_labels", args.n, args.seed), {"labels": {"n": args.n, "seed": args.seed}}, dataset
+    ):
         import mlflow
 
         with atomic_path(out) as tmp:

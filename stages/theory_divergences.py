@@ -10,55 +10,35 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from genstudy import tracking
 from genstudy.io import atomic_path, save_figure, write_json
-from genstudy.theory import divergences
-from stages.common import Params, main
+from genstudy.pipeline import params, paths, tracking
+from genstudy.pipeline.stage import main
+from genstudy.theory import answers, divergences, divergences_figure
 
-FIGURE = "reports/figures/theory/divergences.png"
-METRICS = "metrics/theory/divergences.json"
-TABLE = "metrics/theory/divergences.csv"
-
-
-def read_params(p: Params) -> dict:
-    key = "theory.divergences"
-    unit = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1  # noqa: E731
-    count = lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 10  # noqa: E731
-    cfg = {
-        "theta_points": p.int(f"{key}.theta_points", minimum=2),
-        "w_samples": p.int(f"{key}.w_samples", minimum=10),
-        "hist_samples": p.int(f"{key}.hist_samples", minimum=10),
-        "bin_widths": p.floats(f"{key}.bin_widths"),
-        "knn_sizes": sorted(p.list(f"{key}.knn_sizes", count)),
-        "knn_k": p.int(f"{key}.knn_k"),
-        "growth_thetas": [float(t) for t in p.list(f"{key}.growth_thetas", unit)],
-        "fd_step": p.float(f"{key}.fd_step"),
-        "seed": p.int(f"{key}.seed", minimum=0),
-    }
-    if len(cfg["knn_sizes"]) < 2:
-        raise p.bad(f"{key}.knn_sizes", cfg["knn_sizes"], "it needs at least two sizes to fit a growth rate")
-    if not any(t > 0 for t in cfg["growth_thetas"]):
-        raise p.bad(f"{key}.growth_thetas", cfg["growth_thetas"], "it needs a theta > 0 (disjoint supports)")
-    if cfg["fd_step"] >= 1 / (cfg["theta_points"] - 1):
-        raise p.bad(f"{key}.fd_step", cfg["fd_step"], "it must be smaller than the theta grid spacing "
-                    f"1/({cfg['theta_points']} - 1)")
-    return cfg
+FIGURE, METRICS, TABLE = paths.theory("divergences")
 
 
 @main
 def run():
-    cfg = read_params(Params.load())
-    thetas = np.linspace(0.0, 1.0, cfg["theta_points"])      # 0 exactly, then up to 1
+    cfg = params.load().theory.divergences.dump()
+    thetas = np.linspace(0.0, 1.0, cfg["theta_points"])  # 0 exactly, then up to 1
     pair = divergences.SegmentPair(max(cfg["w_samples"], cfg["hist_samples"], max(cfg["knn_sizes"])), cfg["seed"])
     with tracking.stage_run("theory_divergences", {"theory": {"divergences": cfg}}):
         import mlflow
 
-        rows = divergences.sweep(pair, thetas, fd_step=cfg["fd_step"], w_n=cfg["w_samples"],
-                                 hist_n=cfg["hist_samples"], bin_widths=cfg["bin_widths"],
-                                 knn_sizes=cfg["knn_sizes"], k=cfg["knn_k"],
-                                 progress=lambda xs: tqdm(xs, desc="theta", mininterval=2))
+        rows = divergences.sweep(
+            pair,
+            thetas,
+            fd_step=cfg["fd_step"],
+            w_n=cfg["w_samples"],
+            hist_n=cfg["hist_samples"],
+            bin_widths=cfg["bin_widths"],
+            knn_sizes=cfg["knn_sizes"],
+            k=cfg["knn_k"],
+            progress=lambda xs: tqdm(xs, desc="theta", mininterval=2),
+        )
         growth = divergences.knn_growth(pair, cfg["growth_thetas"], cfg["knn_sizes"], k=cfg["knn_k"])
-        summary = divergences.summarise(rows, growth, cfg["bin_widths"], cfg["knn_sizes"], cfg["fd_step"])
+        summary = answers.summarise(rows, growth, cfg["bin_widths"], cfg["knn_sizes"], cfg["fd_step"])
         table = pd.DataFrame(rows)
         # Names that do not depend on the params, for dvc.yaml's top-level plots.
         table["js_hist"] = table[f"js_hist_h{min(cfg['bin_widths']):g}"]
@@ -66,20 +46,24 @@ def run():
         with atomic_path(TABLE) as tmp:
             table.to_csv(tmp, index=False, float_format="%.6g")
         write_json(METRICS, summary)
-        save_figure(divergences.figure(rows, growth, cfg["bin_widths"], cfg["knn_sizes"],
-                                        divergences.explain(summary)),
-                    FIGURE, dpi=110)
-        mlflow.log_metrics({f"{d}.{k}": v for d in ("w", "js") for k, v in summary[d].items()
-                            if isinstance(v, float)}
-                           | {f"kl.knn_growth_per_ln_n.theta_{t}": v
-                              for t, v in summary["kl"]["knn_growth_per_ln_n"].items()})
+        save_figure(
+            divergences_figure.figure(rows, growth, cfg["bin_widths"], cfg["knn_sizes"], answers.explain(summary)),
+            FIGURE,
+            dpi=110,
+        )
+        mlflow.log_metrics(
+            {f"{d}.{k}": v for d in ("w", "js") for k, v in summary[d].items() if isinstance(v, float)}
+            | {f"kl.knn_growth_per_ln_n.theta_{t}": v for t, v in summary["kl"]["knn_growth_per_ln_n"].items()}
+        )
         for path in (FIGURE, METRICS, TABLE):
             mlflow.log_artifact(path)
     w, js = summary["w"], summary["js"]
-    print(f"W: slope {w['fitted_slope_dW_dtheta']:.3f}, mean gradient {w['mean_gradient_theta_gt_0']:.3f}; "
-          f"JS at theta > 0: log 2 within {js['max_abs_error_vs_log2_away_from_jump']:.1e}, gradient "
-          f"{js['max_abs_gradient_away_from_jump']:.1e}; KL k-NN growth per ln n "
-          f"{summary['kl']['knn_growth_per_ln_n']}")
+    print(
+        f"W: slope {w['fitted_slope_dW_dtheta']:.3f}, mean gradient {w['mean_gradient_theta_gt_0']:.3f}; "
+        f"JS at theta > 0: log 2 within {js['max_abs_error_vs_log2_away_from_jump']:.1e}, gradient "
+        f"{js['max_abs_gradient_away_from_jump']:.1e}; KL k-NN growth per ln n "
+        f"{summary['kl']['knn_growth_per_ln_n']}"
+    )
 
 
 if __name__ == "__main__":

@@ -9,34 +9,20 @@ import time
 import pandas as pd
 import torch
 
-from genstudy import data, judge, tracking
+from genstudy import judge
 from genstudy.io import atomic_path, save_torch, write_json
-from stages.common import Params, dataset_name, main, require
-from stages.gan_common import JUDGE_PATH
-
-
-def read_params(p: Params) -> dict:
-    return {
-        "width": p.int("judge.width"),
-        "features": p.int("judge.features"),
-        "epochs": p.int("judge.epochs"),
-        "batch_size": p.int("judge.batch_size"),
-        "lr": p.float("judge.lr"),
-        "weight_decay": p.float("judge.weight_decay", inclusive=True),
-        "augment": p.bool("judge.augment"),
-        "min_test_accuracy": p.float("judge.min_test_accuracy", inclusive=True),
-        "seed": p.int("judge.seed", minimum=0),
-    }
+from genstudy.pipeline import params, paths, tracking
+from genstudy.pipeline.loaders import pixels
+from genstudy.pipeline.stage import main
 
 
 @main
 def run():
-    p = Params.load()
-    dataset = dataset_name(p)
-    cfg = read_params(p)
-    raw = require("data/raw", "download")
-    train_x, train_y = data.load_pixels(raw, "train")
-    test_x, test_y = data.load_pixels(raw, "test")
+    p = params.load()
+    dataset = p.data.dataset
+    cfg = p.judge.dump()
+    train_x, train_y = pixels("train")
+    test_x, test_y = pixels("test")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg["seed"])
         model = judge.Judge(width=cfg["width"], features=cfg["features"])
@@ -44,30 +30,45 @@ def run():
         import mlflow
 
         start = time.time()
-        history = judge.train(model, train_x, train_y, test_x, test_y, epochs=cfg["epochs"],
-                              batch_size=cfg["batch_size"], lr=cfg["lr"], weight_decay=cfg["weight_decay"],
-                              seed=cfg["seed"], augment_images=cfg["augment"],
-                              on_epoch=lambda row: mlflow.log_metrics(
-                                  {k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"]))
+        history = judge.train(
+            model,
+            train_x,
+            train_y,
+            test_x,
+            test_y,
+            epochs=cfg["epochs"],
+            batch_size=cfg["batch_size"],
+            lr=cfg["lr"],
+            weight_decay=cfg["weight_decay"],
+            seed=cfg["seed"],
+            augment_images=cfg["augment"],
+            on_epoch=lambda row: mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"]),
+        )
         seconds = time.time() - start
-        save_torch({"config": model.config(), "state_dict": model.state_dict()}, JUDGE_PATH)
+        save_torch({"config": model.config(), "state_dict": model.state_dict()}, paths.JUDGE_MODEL)
         history = pd.DataFrame(history)
-        with atomic_path("metrics/judge_history.csv") as tmp:
+        with atomic_path(paths.JUDGE_HISTORY) as tmp:
             history.to_csv(tmp, index=False, float_format="%.5f")
         last = history.iloc[-1]
-        summary = {"test_accuracy": round(float(last.test_accuracy), 5),
-                   "train_accuracy": round(float(last.train_accuracy), 5), "epochs": cfg["epochs"],
-                   "meets_minimum": bool(last.test_accuracy >= cfg["min_test_accuracy"])}
-        write_json("metrics/judge.json", summary)
+        summary = {
+            "test_accuracy": round(float(last.test_accuracy), 5),
+            "train_accuracy": round(float(last.train_accuracy), 5),
+            "epochs": cfg["epochs"],
+            "meets_minimum": bool(last.test_accuracy >= cfg["min_test_accuracy"]),
+        }
+        write_json(paths.JUDGE_METRICS, summary)
         mlflow.log_metrics({"final_test_accuracy": summary["test_accuracy"], "train_seconds": seconds})
-        mlflow.log_artifact("metrics/judge.json")
-        mlflow.pytorch.log_model(model.eval(), name="judge", input_example=test_x[:4],
-                                 pip_requirements=[f"torch=={torch.__version__}"])
+        mlflow.log_artifact(paths.JUDGE_METRICS)
+        mlflow.pytorch.log_model(
+            model.eval(), name="judge", input_example=test_x[:4], pip_requirements=[f"torch=={torch.__version__}"]
+        )
     print(f"judge: test accuracy {summary['test_accuracy']:.4f} after {cfg['epochs']} epochs, {seconds:.0f} s")
     if not summary["meets_minimum"]:
-        print(f"warning: the judge's test accuracy {summary['test_accuracy']:.4f} is below "
-              f"judge.min_test_accuracy = {cfg['min_test_accuracy']}; its GAN scores are less trustworthy. "
-              "Fix: raise judge.epochs or judge.width in params.yaml")
+        print(
+            f"warning: the judge's test accuracy {summary['test_accuracy']:.4f} is below "
+            f"judge.min_test_accuracy = {cfg['min_test_accuracy']}; its GAN scores are less trustworthy. "
+            "Fix: raise judge.epochs or judge.width in params.yaml"
+        )
 
 
 if __name__ == "__main__":

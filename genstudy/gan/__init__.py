@@ -2,7 +2,12 @@
 
 nets.py        generators and critics from the axes of Gulrajani et al. (2017), Table 1
 objectives.py  DCGAN (non-saturating), WGAN (weight clipping), WGAN-GP losses
-train.py       the loop: checkpoints and exact resume, EMA of G, failed-convergence restarts
+config.py      what one training takes, built from the params schema
+state.py       checkpointed training state: exact resume
+checks.py      failed-convergence checks
+train.py       the loop: EMA of G, failed-convergence restarts
+checkpoint.py  the trained model file: save contents, load from anywhere
 """
 
 METHODS = ("dcgan", "wgan", "wgan_gp")
+METHOD_NAMES = {"dcgan": "DCGAN (non-saturating)", "wgan": "WGAN (weight clipping)", "wgan_gp": "WGAN-GP"}

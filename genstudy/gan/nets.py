@@ -88,15 +88,30 @@ class Block(nn.Module):
 class Generator(nn.Module):
     """(z (B, z_dim), y (B,)) -> images (B, 1, 28, 28) in [0, 1]."""
 
-    def __init__(self, z_dim: int = 128, n_classes: int = N_CLASSES, type: str = "conv", depth: int = 4,
-                 filters: int = 64, nonlinearity: str = "relu", batch_norm: bool = True):
+    def __init__(
+        self,
+        z_dim: int = 128,
+        n_classes: int = N_CLASSES,
+        type: str = "conv",
+        depth: int = 4,
+        filters: int = 64,
+        nonlinearity: str = "relu",
+        batch_norm: bool = True,
+    ):
         super().__init__()
         if type not in GENERATOR_TYPES:
             raise ValueError(f"unknown generator type {type!r}; choose one of {', '.join(GENERATOR_TYPES)}")
         if depth < (4 if type == "conv" else 1):
             raise ValueError(f"{type} generator depth {depth} too small (conv: >= 4, mlp: >= 1)")
-        self.cfg = dict(z_dim=z_dim, n_classes=n_classes, type=type, depth=depth, filters=filters,
-                        nonlinearity=nonlinearity, batch_norm=batch_norm)
+        self.cfg = dict(
+            z_dim=z_dim,
+            n_classes=n_classes,
+            type=type,
+            depth=depth,
+            filters=filters,
+            nonlinearity=nonlinearity,
+            batch_norm=batch_norm,
+        )
         self.z_dim, self.n_classes = z_dim, n_classes
         act = make_nonlinearity
         d = filters
@@ -106,36 +121,43 @@ class Generator(nn.Module):
 
         blocks = []
         if type == "conv":
-            self.stem = Block(nn.Linear(z_dim + n_classes, 4 * 4 * 4 * d, bias=not batch_norm),
-                              norm(4 * 4 * 4 * d, 1), act(nonlinearity))                      # (B, 4d*16)
+            self.stem = Block(
+                nn.Linear(z_dim + n_classes, 4 * 4 * 4 * d, bias=not batch_norm),
+                norm(4 * 4 * 4 * d, 1),
+                act(nonlinearity),
+            )  # (B, 4d*16)
             up1 = nn.ConvTranspose2d(4 * d, 2 * d, 5, stride=2, padding=2, bias=not batch_norm)  # (B, 2d, 7, 7)
-            up2 = nn.ConvTranspose2d(2 * d, d, 5, stride=2, padding=2, output_padding=1,
-                                     bias=not batch_norm)                                      # (B, d, 14, 14)
+            up2 = nn.ConvTranspose2d(
+                2 * d, d, 5, stride=2, padding=2, output_padding=1, bias=not batch_norm
+            )  # (B, d, 14, 14)
             blocks.append(Block(up1, norm(2 * d, 2), act(nonlinearity)))
             extra = depth - 4
             # Extra stride-1 layers alternate between the 7x7 and the 14x14 stage.
             at7, at14 = (extra + 1) // 2, extra // 2
             for _ in range(at7):
-                blocks.append(Block(nn.Conv2d(2 * d, 2 * d, 3, padding=1, bias=not batch_norm),
-                                    norm(2 * d, 2), act(nonlinearity)))                        # (B, 2d, 7, 7)
+                blocks.append(
+                    Block(nn.Conv2d(2 * d, 2 * d, 3, padding=1, bias=not batch_norm), norm(2 * d, 2), act(nonlinearity))
+                )  # (B, 2d, 7, 7)
             blocks.append(Block(up2, norm(d, 2), act(nonlinearity)))
             for _ in range(at14):
-                blocks.append(Block(nn.Conv2d(d, d, 3, padding=1, bias=not batch_norm),
-                                    norm(d, 2), act(nonlinearity)))                            # (B, d, 14, 14)
-            out = nn.ConvTranspose2d(d, 1, 5, stride=2, padding=2, output_padding=1)          # (B, 1, 28, 28)
+                blocks.append(
+                    Block(nn.Conv2d(d, d, 3, padding=1, bias=not batch_norm), norm(d, 2), act(nonlinearity))
+                )  # (B, d, 14, 14)
+            out = nn.ConvTranspose2d(d, 1, 5, stride=2, padding=2, output_padding=1)  # (B, 1, 28, 28)
         else:
-            self.stem = Block(nn.Linear(z_dim + n_classes, d, bias=not batch_norm), norm(d, 1),
-                              act(nonlinearity))                                               # (B, d)
+            self.stem = Block(
+                nn.Linear(z_dim + n_classes, d, bias=not batch_norm), norm(d, 1), act(nonlinearity)
+            )  # (B, d)
             for _ in range(depth - 1):
                 blocks.append(Block(nn.Linear(d, d, bias=not batch_norm), norm(d, 1), act(nonlinearity)))
-            out = nn.Linear(d, 28 * 28)                                                        # (B, 784)
+            out = nn.Linear(d, 28 * 28)  # (B, 784)
         self.blocks = nn.ModuleList(blocks)
         self.out = out
 
     def forward(self, z, y):
         h = self.stem(torch.cat([z, F.one_hot(y, self.n_classes).to(z.dtype)], 1), y)
         if self.cfg["type"] == "conv":
-            h = h.view(len(z), -1, 4, 4)                                                       # (B, 4d, 4, 4)
+            h = h.view(len(z), -1, 4, 4)  # (B, 4d, 4, 4)
         for block in self.blocks:
             h = block(h, y)
         return torch.sigmoid(self.out(h)).view(len(z), 1, 28, 28)
@@ -147,15 +169,28 @@ class Generator(nn.Module):
 class Critic(nn.Module):
     """(x (B, 1, 28, 28) or (B, 784), y (B,)) -> (critic value (B,), class logits (B, n_classes))."""
 
-    def __init__(self, n_classes: int = N_CLASSES, depth: int = 4, filters: int = 64,
-                 nonlinearity: str = "leaky_relu", norm: str = "none", projection: bool = True):
+    def __init__(
+        self,
+        n_classes: int = N_CLASSES,
+        depth: int = 4,
+        filters: int = 64,
+        nonlinearity: str = "leaky_relu",
+        norm: str = "none",
+        projection: bool = True,
+    ):
         super().__init__()
         if norm not in NORMS:
             raise ValueError(f"unknown critic norm {norm!r}; choose one of {', '.join(NORMS)}")
         if depth < 4:
             raise ValueError(f"critic depth {depth} too small (>= 4)")
-        self.cfg = dict(n_classes=n_classes, depth=depth, filters=filters, nonlinearity=nonlinearity,
-                        norm=norm, projection=projection)
+        self.cfg = dict(
+            n_classes=n_classes,
+            depth=depth,
+            filters=filters,
+            nonlinearity=nonlinearity,
+            norm=norm,
+            projection=projection,
+        )
         act = make_nonlinearity
         d = filters
 
@@ -170,30 +205,33 @@ class Critic(nn.Module):
         extra = depth - 4
         at14, at7 = (extra + 1) // 2, extra // 2
         # The first layer has no norm (DCGAN): normalizing raw pixels only removes information.
-        layers = [Block(nn.Conv2d(1, d, 5, stride=2, padding=2), None, act(nonlinearity))]          # (B, d, 14, 14)
+        layers = [Block(nn.Conv2d(1, d, 5, stride=2, padding=2), None, act(nonlinearity))]  # (B, d, 14, 14)
         for _ in range(at14):
-            layers.append(Block(nn.Conv2d(d, d, 3, padding=1), make_norm(d), act(nonlinearity)))   # (B, d, 14, 14)
-        layers.append(Block(nn.Conv2d(d, 2 * d, 5, stride=2, padding=2), make_norm(2 * d),
-                            act(nonlinearity)))                                                    # (B, 2d, 7, 7)
+            layers.append(Block(nn.Conv2d(d, d, 3, padding=1), make_norm(d), act(nonlinearity)))  # (B, d, 14, 14)
+        layers.append(
+            Block(nn.Conv2d(d, 2 * d, 5, stride=2, padding=2), make_norm(2 * d), act(nonlinearity))
+        )  # (B, 2d, 7, 7)
         for _ in range(at7):
-            layers.append(Block(nn.Conv2d(2 * d, 2 * d, 3, padding=1), make_norm(2 * d),
-                                act(nonlinearity)))                                                # (B, 2d, 7, 7)
-        layers.append(Block(nn.Conv2d(2 * d, 4 * d, 5, stride=2, padding=2), make_norm(4 * d),
-                            act(nonlinearity)))                                                    # (B, 4d, 4, 4)
+            layers.append(
+                Block(nn.Conv2d(2 * d, 2 * d, 3, padding=1), make_norm(2 * d), act(nonlinearity))
+            )  # (B, 2d, 7, 7)
+        layers.append(
+            Block(nn.Conv2d(2 * d, 4 * d, 5, stride=2, padding=2), make_norm(4 * d), act(nonlinearity))
+        )  # (B, 4d, 4, 4)
         self.trunk = nn.ModuleList(layers)
         features = 4 * 4 * 4 * d
-        self.value = nn.Linear(features, 1)                                                        # (B, 1)
-        self.embed = nn.Embedding(n_classes, features) if projection else None                     # (B, 4d*16)
+        self.value = nn.Linear(features, 1)  # (B, 1)
+        self.embed = nn.Embedding(n_classes, features) if projection else None  # (B, 4d*16)
         if self.embed is not None:
-            bound = features ** -0.5  # the scale of the value head's init: the projection starts no louder
+            bound = features**-0.5  # the scale of the value head's init: the projection starts no louder
             nn.init.uniform_(self.embed.weight, -bound, bound)
-        self.classifier = nn.Linear(features, n_classes)                                           # (B, 10)
+        self.classifier = nn.Linear(features, n_classes)  # (B, 10)
 
     def features(self, x, y):
         h = x.reshape(len(x), 1, 28, 28)
         for layer in self.trunk:
             h = layer(h, y)
-        return h.flatten(1)                                                                        # (B, 4d*16)
+        return h.flatten(1)  # (B, 4d*16)
 
     def forward(self, x, y):
         phi = self.features(x, y)
@@ -211,8 +249,14 @@ class Critic(nn.Module):
         return dict(self.cfg)
 
 
-def build(generator: dict, critic: dict, z_dim: int, gradient_penalty: bool, projection: bool = True,
-          n_classes: int = N_CLASSES):
+def build(
+    generator: dict,
+    critic: dict,
+    z_dim: int,
+    gradient_penalty: bool,
+    projection: bool = True,
+    n_classes: int = N_CLASSES,
+):
     """(Generator, Critic) from architecture dicts as in params.yaml's gan.architectures.<name>."""
     g = Generator(z_dim=z_dim, n_classes=n_classes, **generator)
     c = dict(critic)
@@ -253,7 +297,7 @@ def sample(g: Generator, labels: torch.Tensor, generator: torch.Generator, batch
     """
     g.eval()
     z = torch.randn(len(labels), g.z_dim, generator=generator)
-    out = [g(z[i:i + batch_size], labels[i:i + batch_size]) for i in range(0, len(labels), batch_size)]
+    out = [g(z[i : i + batch_size], labels[i : i + batch_size]) for i in range(0, len(labels), batch_size)]
     return torch.cat(out) if out else torch.zeros(0, 1, 28, 28)
 
 

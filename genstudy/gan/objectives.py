@@ -23,8 +23,9 @@ def critic_loss(method: str, real_out, fake_out):
     """Loss the critic minimises, from its outputs on real (B,) and fake (B,) images."""
     _check(method)
     if method == "dcgan":
-        return (F.binary_cross_entropy_with_logits(real_out, torch.ones_like(real_out))
-                + F.binary_cross_entropy_with_logits(fake_out, torch.zeros_like(fake_out)))
+        return F.binary_cross_entropy_with_logits(
+            real_out, torch.ones_like(real_out)
+        ) + F.binary_cross_entropy_with_logits(fake_out, torch.zeros_like(fake_out))
     return fake_out.mean() - real_out.mean()
 
 
@@ -59,7 +60,7 @@ def gradient_penalty(critic_fn, real, fake, generator=None, eps_norm: float = 1e
     x_hat = interpolate(real.detach(), fake.detach(), generator).requires_grad_(True)
     out = critic_fn(x_hat)
     (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
-    norm = torch.sqrt(grad.flatten(1).pow(2).sum(1) + eps_norm)                # (B,)
+    norm = torch.sqrt(grad.flatten(1).pow(2).sum(1) + eps_norm)  # (B,)
     return (norm - 1).pow(2).mean()
 
 

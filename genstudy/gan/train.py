@@ -7,162 +7,48 @@ The loop also
   samples for free (Yazici et al. 2019);
 - adds the AC-GAN class terms when their weights are > 0 (critic: cross-entropy of its
   classifier head on real images; generator: on its own samples);
-- saves checkpoints (weights, optimizer states, EMA, RNG state, history) so that a
-  killed run resumes from its last checkpoint to bit-identical final weights on CPU;
-  every random draw of the loop comes from one torch.Generator whose state is saved;
-- detects failed convergence with cheap checks and restarts at the next seed, up to
-  a limit: NaN/Inf losses (at once); and, after a warm-up, at every check a DCGAN
-  discriminator that saturates (mean D(G(z)) tiny) while G's loss climbs, a critic loss
-  that blows up, samples that collapse (little spread within a class compared with
-  real images), or the critic's own classifier putting most samples in one class.
+- saves checkpoints (genstudy.gan.state) so that a killed run resumes exactly;
+- restarts at the next seed when genstudy.gan.checks flags failed convergence, up to a limit.
 """
 
 import copy
-import json
 import math
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from genstudy.gan import METHODS, nets, objectives
+from genstudy.gan import nets, objectives
+from genstudy.gan.checks import Diverged, check_window, probe, within_class_spread
+from genstudy.gan.config import FailureChecks, TrainConfig
+from genstudy.gan.state import State, fingerprint_of, fresh_state, load_state
 from genstudy.io import save_torch
 
-
-@dataclass
-class FailureChecks:
-    max_attempts: int = 3              # attempts in all: the first, then restarts at seed+1, seed+2, ...
-    warmup: int = 200                  # generator iterations before any check but NaN/Inf applies
-    check_every: int = 100             # iterations between checks; the loss checks average this window
-    patience: int = 2                  # consecutive failed checks that make a failure
-    saturation_prob: float = 0.02      # DCGAN: mean D(G(z)) below this counts as a saturated D ...
-    critic_loss_limit: float = 1e3     # |critic loss| averaged over the window above this: blown up
-    min_diversity: float = 0.1         # within-class sample spread / real spread below this: collapse
-    max_class_fraction: float = 0.6    # share of probe samples the critic's classifier puts in one class ...
-    min_classifier_accuracy: float = 0.7  # ... judged only once that classifier is this accurate on real images
-    probe_per_class: int = 20          # samples per class drawn for the collapse checks
-
-
-@dataclass
-class TrainConfig:
-    method: str                        # dcgan | wgan | wgan_gp
-    iterations: int                    # generator iterations
-    critic_steps: int
-    optimizer: str                     # adam | rmsprop
-    lr: float
-    betas: tuple = (0.5, 0.999)        # adam only
-    clip: float = 0.01                 # wgan only
-    gp_weight: float = 10.0            # wgan_gp only
-    batch_size: int = 64
-    z_dim: int = 128
-    seed: int = 0
-    ema_decay: float = 0.999           # 0 disables the EMA
-    ac_weight_critic: float = 1.0      # 0 disables the auxiliary classifier terms
-    ac_weight_generator: float = 0.1
-    projection: bool = True
-    grid_every: int = 500
-    log_every: int = 50
-    checkpoint_every: int = 100
-    standing_samples: int = 4000       # samples that re-estimate the EMA generator's batch-norm statistics
-    failure: FailureChecks = field(default_factory=FailureChecks)
-
-    def __post_init__(self):
-        if self.method not in METHODS:
-            raise ValueError(f"unknown GAN method {self.method!r}; choose one of {', '.join(METHODS)}")
-        if self.optimizer not in ("adam", "rmsprop"):
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose adam or rmsprop")
-        if isinstance(self.failure, dict):
-            self.failure = FailureChecks(**self.failure)
-        self.betas = tuple(self.betas)
+__all__ = ["FailureChecks", "Result", "TrainConfig", "TrainingFailed", "train"]
 
 
 @dataclass
 class Result:
-    generator: nets.Generator          # EMA weights (standing BN statistics) when ema_decay > 0, eval mode
+    generator: nets.Generator  # EMA weights (standing BN statistics) when ema_decay > 0, eval mode
     critic: nets.Critic
-    history: list                      # one dict per generator iteration of the final attempt
-    failures: list                     # one dict per failed attempt: attempt, seed, iteration, cause, action
-    seed: int                          # the seed of the attempt that produced the weights
-    converged: bool                    # False if the last allowed attempt was itself flagged (and kept)
-
-
-class Diverged(Exception):
-    def __init__(self, iteration: int, cause: str):
-        super().__init__(f"iteration {iteration}: {cause}")
-        self.iteration, self.cause = iteration, cause
+    history: list  # one dict per generator iteration of the final attempt
+    failures: list  # one dict per failed attempt: attempt, seed, iteration, cause, action
+    seed: int  # the seed of the attempt that produced the weights
+    converged: bool  # False if the last allowed attempt was itself flagged (and kept)
 
 
 class TrainingFailed(Exception):
     """Every allowed attempt failed, the last one with non-finite numbers."""
 
     def __init__(self, failures):
-        lines = "; ".join(f"attempt {f['attempt']} (seed {f['seed']}) at iteration {f['iteration']}: "
-                          f"{f['cause']}" for f in failures)
+        lines = "; ".join(
+            f"attempt {f['attempt']} (seed {f['seed']}) at iteration {f['iteration']}: {f['cause']}" for f in failures
+        )
         super().__init__(f"all {len(failures)} attempts failed: {lines}")
         self.failures = failures
-
-
-class State:
-    """Everything a checkpoint holds: enough to continue exactly where training stopped."""
-
-    def __init__(self, g, d, g_ema, opt_g, opt_d, rng, attempt, seed, failures):
-        self.g, self.d, self.g_ema, self.opt_g, self.opt_d, self.rng = g, d, g_ema, opt_g, opt_d, rng
-        self.attempt, self.seed, self.failures = attempt, seed, failures
-        self.iteration, self.history, self.grids, self.strikes, self.kept = 0, [], {}, 0, False
-
-    def to_dict(self, fingerprint: str) -> dict:
-        return {"fingerprint": fingerprint, "attempt": self.attempt, "seed": self.seed, "failures": self.failures,
-                "iteration": self.iteration, "history": self.history, "grids": self.grids,
-                "strikes": self.strikes, "kept": self.kept, "rng": self.rng.get_state(),
-                "generator": self.g.state_dict(), "critic": self.d.state_dict(),
-                "ema": self.g_ema.state_dict() if self.g_ema is not None else None,
-                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
-
-
-def make_optimizer(params, cfg: TrainConfig):
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas)
-    return torch.optim.RMSprop(params, lr=cfg.lr)
-
-
-def fresh_state(generator_arch: dict, critic_arch: dict, cfg: TrainConfig, attempt: int, failures: list,
-                device: str = "cpu") -> State:
-    seed = cfg.seed + attempt
-    # Initial weights from the attempt's seed, without touching the caller's global RNG; built on
-    # the CPU so that a seed gives the same initial weights on every device.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        g, d = nets.build(generator_arch, critic_arch, cfg.z_dim, gradient_penalty=cfg.method == "wgan_gp",
-                          projection=cfg.projection)
-    g, d = g.to(device), d.to(device)
-    if cfg.method == "wgan":
-        objectives.clip_weights(d.critic_parameters(), cfg.clip)  # the first critic step already sees a clipped f
-    g_ema = copy.deepcopy(g).requires_grad_(False) if cfg.ema_decay > 0 else None
-    opt_g = make_optimizer(g.parameters(), cfg)
-    opt_d = make_optimizer(d.parameters(), cfg)
-    return State(g, d, g_ema, opt_g, opt_d, torch.Generator().manual_seed(seed), attempt, seed, failures)
-
-
-def load_state(path: Path, generator_arch: dict, critic_arch: dict, cfg: TrainConfig, fingerprint: str,
-               device: str = "cpu"):
-    """The checkpoint's state, or None if it was written for other params or data."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if ckpt.get("fingerprint") != fingerprint:
-        return None
-    state = fresh_state(generator_arch, critic_arch, cfg, ckpt["attempt"], ckpt["failures"], device)
-    state.g.load_state_dict(ckpt["generator"])
-    state.d.load_state_dict(ckpt["critic"])
-    if state.g_ema is not None:
-        state.g_ema.load_state_dict(ckpt["ema"])
-    state.opt_g.load_state_dict(ckpt["opt_g"])
-    state.opt_d.load_state_dict(ckpt["opt_d"])
-    state.rng.set_state(ckpt["rng"])
-    state.iteration, state.history, state.grids = ckpt["iteration"], ckpt["history"], ckpt["grids"]
-    state.strikes, state.kept = ckpt["strikes"], ckpt["kept"]
-    return state
 
 
 @torch.no_grad()
@@ -171,63 +57,6 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float):
         pe.lerp_(p, 1 - decay)
     for be, b in zip(ema.buffers(), model.buffers()):
         be.copy_(b)
-
-
-def within_class_spread(x, y, n_classes: int = nets.N_CLASSES) -> float:
-    """Mean pairwise L2 distance between images of the same label, averaged over labels."""
-    x = x.reshape(len(x), -1)
-    spreads = []
-    for c in range(n_classes):
-        members = x[y == c]
-        if len(members) > 1:
-            d = torch.cdist(members, members)
-            spreads.append(d.sum() / (len(members) * (len(members) - 1)))
-    return float(torch.stack(spreads).mean()) if spreads else 0.0
-
-
-def check_window(rows: list, method: str, f: FailureChecks) -> str | None:
-    """The loss-based failure checks on the last 2 * check_every rows; the cause, or None."""
-    recent, earlier = rows[-f.check_every:], rows[-2 * f.check_every:-f.check_every]
-    mean = lambda rs, key: sum(r[key] for r in rs) / len(rs)  # noqa: E731
-    blown = sum(abs(r["d_loss"]) for r in recent) / len(recent)
-    if blown > f.critic_loss_limit:
-        return f"critic loss blew up: mean |critic loss| {blown:.3g} > {f.critic_loss_limit:g}"
-    if method == "dcgan" and earlier:
-        p, g_now, g_before = mean(recent, "d_fake_prob"), mean(recent, "g_loss"), mean(earlier, "g_loss")
-        if p < f.saturation_prob and g_now > g_before:
-            return (f"discriminator saturated: mean D(G(z)) {p:.4f} < {f.saturation_prob:g} while the generator "
-                    f"loss climbed from {g_before:.3f} to {g_now:.3f}")
-    return None
-
-
-@torch.no_grad()
-def probe(state: State, cfg: TrainConfig, real, real_labels, real_spread: float, iteration: int) -> str | None:
-    """The sample-based collapse checks on a small class-balanced probe; the cause, or None.
-
-    The critic's classifier is a witness only once it classifies the real probe images
-    well: early on (and for long with a clipped critic) it puts most of anything in one
-    class. The noise comes from its own generator, so probing never changes the training run.
-    """
-    f = cfg.failure
-    g, d = state.g.eval(), state.d.eval()
-    device = real.device
-    try:
-        rng = torch.Generator().manual_seed(state.seed * 1_000_003 + iteration)
-        y = torch.arange(g.n_classes, device=device).repeat_interleave(f.probe_per_class)
-        x = g(torch.randn(len(y), g.z_dim, generator=rng).to(device), y)
-        diversity = within_class_spread(x, y) / real_spread
-        if diversity < f.min_diversity:
-            return f"mode collapse: within-class spread {diversity:.3f} of the real images' < {f.min_diversity:g}"
-        if cfg.ac_weight_critic > 0:
-            competence = (d(real, real_labels)[1].argmax(1) == real_labels).float().mean().item()
-            share = torch.bincount(d(x, y)[1].argmax(1), minlength=g.n_classes).max().item() / len(y)
-            if competence >= f.min_classifier_accuracy and share > f.max_class_fraction:
-                return (f"mode collapse: the critic's classifier ({competence:.0%} right on real images) puts "
-                        f"{share:.0%} of class-balanced samples in one class (> {f.max_class_fraction:.0%})")
-        return None
-    finally:
-        g.train()
-        d.train()
 
 
 def standing_stats(g, cfg: TrainConfig, seed: int):
@@ -254,14 +83,18 @@ def draw_grid(state: State, cfg: TrainConfig, iteration: int) -> torch.Tensor:
     return (images[:, 0] * 255).round().to(torch.uint8)
 
 
-def fingerprint_of(generator_arch: dict, critic_arch: dict, cfg: TrainConfig, x, y) -> str:
-    """What a checkpoint must have been written for: every setting and a summary of the data."""
-    return json.dumps({"generator": generator_arch, "critic": critic_arch, "cfg": asdict(cfg),
-                       "data": [len(x), float(x.double().sum()), int(y.sum())]}, sort_keys=True, default=str)
-
-
-def train(images, labels, generator_arch: dict, critic_arch: dict, cfg: TrainConfig, checkpoint=None,
-          on_rows=None, on_grid=None, progress: bool = True, device: str = "cpu") -> Result:
+def train(
+    images,
+    labels,
+    generator_arch: dict,
+    critic_arch: dict,
+    cfg: TrainConfig,
+    checkpoint=None,
+    on_rows=None,
+    on_grid=None,
+    progress: bool = True,
+    device: str = "cpu",
+) -> Result:
     """Train a class-conditional GAN on images (n, 784) or (n, 1, 28, 28) in [0, 1] with labels (n,).
 
     checkpoint: a path; an existing checkpoint written for the same params and data is
@@ -280,14 +113,17 @@ def train(images, labels, generator_arch: dict, critic_arch: dict, cfg: TrainCon
     checkpoint = Path(checkpoint) if checkpoint else None
 
     # Real images for the collapse checks, the probe's size per class: their spread, the classifier's competence.
-    pick = torch.cat([torch.nonzero(y_all == c).flatten()[:f.probe_per_class] for c in range(nets.N_CLASSES)])
+    pick = torch.cat([torch.nonzero(y_all == c).flatten()[: f.probe_per_class] for c in range(nets.N_CLASSES)])
     real_spread = within_class_spread(x_all[pick], y_all[pick])
 
     state = None
     if checkpoint is not None and checkpoint.exists():
         state = load_state(checkpoint, generator_arch, critic_arch, cfg, fingerprint, device)
-        tqdm.write(f"resuming from {checkpoint} at iteration {state.iteration} (attempt {state.attempt + 1})"
-                   if state else f"ignoring {checkpoint}: written for other params or data")
+        tqdm.write(
+            f"resuming from {checkpoint} at iteration {state.iteration} (attempt {state.attempt + 1})"
+            if state
+            else f"ignoring {checkpoint}: written for other params or data"
+        )
     if state is None:
         state = fresh_state(generator_arch, critic_arch, cfg, 0, [], device)
     if on_rows and state.history:
@@ -301,8 +137,15 @@ def train(images, labels, generator_arch: dict, critic_arch: dict, cfg: TrainCon
         g, d, g_ema, opt_g, opt_d, rng = state.g, state.d, state.g_ema, state.opt_g, state.opt_d, state.rng
         g.train()
         d.train()
-        bar = tqdm(range(state.iteration + 1, cfg.iterations + 1), initial=state.iteration, total=cfg.iterations,
-                   desc=f"{cfg.method} (seed {state.seed})", unit="it", disable=not progress, leave=False)
+        bar = tqdm(
+            range(state.iteration + 1, cfg.iterations + 1),
+            initial=state.iteration,
+            total=cfg.iterations,
+            desc=f"{cfg.method} (seed {state.seed})",
+            unit="it",
+            disable=not progress,
+            leave=False,
+        )
         try:
             for it in bar:
                 # Critic: critic_steps updates, each on a real batch and fresh fakes drawn with the
@@ -311,11 +154,11 @@ def train(images, labels, generator_arch: dict, critic_arch: dict, cfg: TrainCon
                 sums = defaultdict(float)
                 for _ in range(cfg.critic_steps):
                     idx = torch.randint(n, (B,), generator=rng).to(device)
-                    real, y = x_all[idx], y_all[idx]                                  # (B, 1, 28, 28), (B,)
+                    real, y = x_all[idx], y_all[idx]  # (B, 1, 28, 28), (B,)
                     z = torch.randn(B, cfg.z_dim, generator=rng).to(device)
                     with torch.no_grad():
-                        fake = g(z, y)                                                # (B, 1, 28, 28)
-                    real_out, real_logits = d(real, y)                                # (B,), (B, 10)
+                        fake = g(z, y)  # (B, 1, 28, 28)
+                    real_out, real_logits = d(real, y)  # (B,), (B, 10)
                     fake_out, _ = d(fake, y)
                     adversarial = objectives.critic_loss(cfg.method, real_out, fake_out)
                     loss = adversarial
@@ -377,8 +220,9 @@ def train(images, labels, generator_arch: dict, critic_arch: dict, cfg: TrainCon
                     bar.set_postfix({k: f"{row[k]:.3f}" for k in ("d_loss", "g_loss", "wasserstein") if k in row})
 
                 if not state.kept and it >= f.warmup and it % f.check_every == 0:
-                    cause = (check_window(state.history, cfg.method, f)
-                             or probe(state, cfg, x_all[pick], y_all[pick], real_spread, it))
+                    cause = check_window(state.history, cfg.method, f) or probe(
+                        state, cfg, x_all[pick], y_all[pick], real_spread, it
+                    )
                     state.strikes = state.strikes + 1 if cause else 0
                     if cause and state.strikes >= f.patience:
                         raise Diverged(it, cause)
@@ -395,14 +239,18 @@ def train(images, labels, generator_arch: dict, critic_arch: dict, cfg: TrainCon
                 # No seed left to try: keep training this one to the end, and say so.
                 state.failures = state.failures + [dict(failure, action="kept: attempt limit reached")]
                 state.kept, state.strikes = True, 0
-                tqdm.write(f"attempt {attempt} (seed {state.seed}) failed at iteration {e.iteration}: {e.cause}; "
-                           "attempt limit reached, training it to the end")
+                tqdm.write(
+                    f"attempt {attempt} (seed {state.seed}) failed at iteration {e.iteration}: {e.cause}; "
+                    "attempt limit reached, training it to the end"
+                )
                 continue
             failures = state.failures + [dict(failure, action="restarted" if attempt < f.max_attempts else "gave up")]
             if attempt >= f.max_attempts:
                 raise TrainingFailed(failures) from None
-            tqdm.write(f"attempt {attempt} (seed {state.seed}) failed at iteration {e.iteration}: {e.cause}; "
-                       f"restarting with seed {state.seed + 1}")
+            tqdm.write(
+                f"attempt {attempt} (seed {state.seed}) failed at iteration {e.iteration}: {e.cause}; "
+                f"restarting with seed {state.seed + 1}"
+            )
             state = fresh_state(generator_arch, critic_arch, cfg, attempt, failures, device)
             logged = 0
             if checkpoint is not None:
@@ -411,5 +259,11 @@ def train(images, labels, generator_arch: dict, critic_arch: dict, cfg: TrainCon
     g_final = (state.g_ema if state.g_ema is not None else state.g).cpu()
     if state.g_ema is not None:
         standing_stats(g_final, cfg, state.seed)
-    return Result(generator=g_final.eval(), critic=state.d.cpu().eval(), history=state.history, failures=state.failures,
-                  seed=state.seed, converged=not state.kept)
+    return Result(
+        generator=g_final.eval(),
+        critic=state.d.cpu().eval(),
+        history=state.history,
+        failures=state.failures,
+        seed=state.seed,
+        converged=not state.kept,
+    )

@@ -25,7 +25,6 @@ not sampling noise.
 """
 
 import math
-import textwrap
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -80,8 +79,8 @@ def knn_kl(p, q, k: int = 1) -> float:
     p_i to its k-th nearest other point of p and nu_k(i) to its k-th nearest point of q.
     """
     n, d = p.shape
-    rho = cKDTree(p).query(p, k=k + 1)[0][:, k]           # (n,) the point itself is neighbour 0
-    nu = cKDTree(q).query(p, k=[k])[0][:, 0]              # (n,)
+    rho = cKDTree(p).query(p, k=k + 1)[0][:, k]  # (n,) the point itself is neighbour 0
+    nu = cKDTree(q).query(p, k=[k])[0][:, 0]  # (n,)
     return float(d * np.mean(np.log(nu / rho)) + math.log(len(q) / (n - 1)))
 
 
@@ -93,7 +92,7 @@ class SegmentPair:
 
     def __init__(self, n: int, seed: int):
         rng = np.random.default_rng(seed)
-        self.u_p, self.u_q = rng.random(n), rng.random(n)   # independent: P and Q are not coupled
+        self.u_p, self.u_q = rng.random(n), rng.random(n)  # independent: P and Q are not coupled
 
     def samples(self, theta: float, n: int):
         if n > len(self.u_p):
@@ -126,7 +125,7 @@ def sweep(pair: SegmentPair, thetas, *, fd_step: float, progress=None, **kwargs)
     theta = 0, the grid's edge), on the same samples.
     """
     rows = []
-    for theta in (progress(thetas) if progress else thetas):
+    for theta in progress(thetas) if progress else thetas:
         theta = float(theta)
         lo, hi = max(theta - fd_step, 0.0), theta + fd_step
         est, at_lo, at_hi = (pair.estimates(t, **kwargs) for t in (theta, lo, hi))
@@ -153,172 +152,3 @@ def knn_growth(pair: SegmentPair, thetas, sizes, k: int = 1) -> dict:
 
 def column(rows, key) -> np.ndarray:
     return np.array([r[key] for r in rows], dtype=float)
-
-
-def figure(rows, growth: dict, bin_widths, knn_sizes, answers: dict):
-    """Estimates against theta beside the closed forms, KL's growth with n, the theta-slopes, the answers."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    theta = column(rows, "theta")
-    pos = theta > 0
-    fig, axes = plt.subplots(2, 3, figsize=(16, 9.5))
-    blues = plt.get_cmap("Blues")(np.linspace(0.4, 0.95, len(knn_sizes)))
-    oranges = plt.get_cmap("Oranges")(np.linspace(0.4, 0.95, len(bin_widths)))
-
-    ax = axes[0, 0]
-    top = 1.15 * max(column(rows, f"kl_knn_n{max(knn_sizes)}").max(), 1.0)
-    for n, colour in zip(knn_sizes, blues):
-        ax.plot(theta, column(rows, f"kl_knn_n{n}"), marker=".", color=colour, label=f"k-NN estimate, n = {n:,}")
-    finest = min(bin_widths)
-    hist = column(rows, f"kl_hist_h{finest:g}")
-    ax.plot(theta[np.isinf(hist)], np.full(np.isinf(hist).sum(), 0.97 * top), "^", color="tab:orange",
-            label=f"histogram estimate (h = {finest:g}) = inf")
-    ax.plot(theta[pos], np.full(pos.sum(), top), color="k", lw=3, label="closed form: +inf for theta != 0")
-    ax.plot([0], [0], "ko", ms=7, label="closed form: 0 at theta = 0")
-    ax.set_ylim(-0.05 * top, 1.03 * top)
-    ax.set_title("KL(P || Q_theta): infinite; the k-NN estimate grows with n", fontsize=11)
-    ax.set_xlabel("theta")
-    ax.set_ylabel("nats")
-    ax.legend(fontsize=7, loc="lower right", framealpha=0.9)
-
-    ax = axes[0, 1]
-    for theta_g, g in growth.items():
-        ax.plot(g["n"], g["kl_knn"], marker="o",
-                label=f"theta = {theta_g:g}: slope {g['slope_per_ln_n']:+.2f} per ln n")
-    ax.set_xscale("log")
-    ax.set_title("k-NN KL estimate vs sample size: diverges like 2 ln n")
-    ax.set_xlabel("points per distribution n (resolution ~ 1/n)")
-    ax.set_ylabel("KL estimate (nats)")
-    ax.legend(fontsize=8)
-
-    ax = axes[0, 2]
-    for h, colour in zip(bin_widths, oranges):
-        ax.plot(theta, column(rows, f"js_hist_h{h:g}"), marker=".", color=colour, label=f"histogram, bin width {h:g}")
-    ax.plot(theta[pos], np.full(pos.sum(), LOG2), color="k", lw=1.5, ls="--", label="closed form: log 2 for theta != 0")
-    ax.plot([0], [0], "ko", ms=7, label="closed form: 0 at theta = 0")
-    ax.set_title("JS(P, Q_theta): log 2 once the bins separate the supports", fontsize=11)
-    ax.set_xlabel("theta")
-    ax.set_ylabel("nats")
-    ax.legend(fontsize=8, loc="center right")
-
-    ax = axes[1, 0]
-    ax.plot(theta, np.abs(theta), color="k", lw=1.5, label="closed form |theta|")
-    ax.plot(theta, column(rows, "w_ot"), "o", color="tab:green", ms=5, label="exact OT between the samples")
-    ax.set_title("W1(P, Q_theta) = |theta|")
-    ax.set_xlabel("theta")
-    ax.set_ylabel("distance")
-    ax.legend(fontsize=8)
-
-    ax = axes[1, 1]
-    ax.axhline(1, color="tab:green", lw=1, label="closed form dW/dtheta = 1")
-    ax.axhline(0, color="tab:orange", lw=1, label="closed form dJS/dtheta = 0 (theta != 0)")
-    ax.plot(theta, column(rows, "grad_w_ot"), "o", color="tab:green", ms=5, label="d/dtheta of the OT estimate")
-    ax.plot(theta, column(rows, f"grad_js_hist_h{finest:g}"), "s", color="tab:orange", ms=4,
-            label=f"d/dtheta of the histogram JS (h = {finest:g})")
-    ax.plot(theta[pos], column(rows, f"grad_kl_knn_n{max(knn_sizes)}")[pos], ":", color="tab:blue",
-            label="d/dtheta of the k-NN KL: ~2/theta, an artefact")
-    ax.set_ylim(-0.5, 5)
-    ax.set_title("gradients in theta (central differences, common samples)")
-    ax.set_xlabel("theta")
-    ax.legend(fontsize=7, loc="upper right")
-
-    ax = axes[1, 2]
-    ax.axis("off")
-    text = "\n\n".join(textwrap.fill(f"{name}: {answer}", 62) for name, answer in answers.items())
-    ax.text(0, 1, text, va="top", ha="left", fontsize=9, transform=ax.transAxes)
-    for ax in axes.flat:
-        if ax.axison:
-            ax.grid(alpha=0.3)
-    fig.suptitle("P = (0, U(0,1)), Q_theta = (theta, U(0,1)): which distance gives a usable gradient?")
-    fig.tight_layout()
-    return fig
-
-
-def spread(values) -> str:
-    """'2.03' or '1.98-2.03': the range of some measured values, as they print."""
-    lo, hi = f"{min(values):.2f}", f"{max(values):.2f}"
-    return lo if lo == hi else f"{lo}-{hi}"
-
-
-def summarise(rows, growth: dict, bin_widths, knn_sizes, fd_step: float) -> dict:
-    """The measured answers: each estimate against its closed form, and its slope in theta."""
-    theta = column(rows, "theta")
-    pos = theta > 0
-    finest, largest = min(bin_widths), max(knn_sizes)
-    w, grad_w = column(rows, "w_ot"), column(rows, "grad_w_ot")
-    js = {h: column(rows, f"js_hist_h{h:g}") for h in bin_widths}
-    # Away from the histogram's jump (at theta = h/2) by more than the difference step.
-    clear = theta - fd_step > finest / 2
-    far = theta >= 0.1
-    out = {
-        "w": {
-            "estimate_at_theta_0": float(w[0]),
-            "max_abs_error_theta_gt_0": float(np.abs(w - theta)[pos].max()),
-            "fitted_slope_dW_dtheta": float(np.polyfit(theta[pos], w[pos], 1)[0]),
-            "mean_gradient_theta_gt_0": float(grad_w[pos].mean()),
-            "min_gradient_theta_ge_0.1": float(grad_w[far].min()),
-            "closed_form_gradient": 1.0,
-        },
-        "js": {
-            "bin_width": finest,
-            "estimate_at_theta_0": float(js[finest][0]),
-            "max_abs_error_vs_log2_away_from_jump": float(np.abs(js[finest][clear] - LOG2).max()),
-            "max_abs_gradient_away_from_jump": float(np.abs(column(rows, f"grad_js_hist_h{finest:g}")[clear]).max()),
-            "closed_form_gradient": 0.0,
-            # The histogram JS jumps from ~0 to log 2 where the bins separate the two segments.
-            "jump_theta_per_bin_width": {f"{h:g}": float(theta[np.argmax(js[h] > LOG2 / 2)]) if (js[h] > LOG2 / 2).any()
-                                         else None for h in bin_widths},
-        },
-        "kl": {
-            "histogram_inf_fraction_theta_gt_0": {f"{h:g}": float(np.isinf(column(rows, f"kl_hist_h{h:g}")[pos]).mean())
-                                                  for h in bin_widths},
-            "histogram_estimate_at_theta_0": float(column(rows, f"kl_hist_h{finest:g}")[0]),
-            "knn_estimate_at_theta_0": float(column(rows, f"kl_knn_n{largest}")[0]),
-            "knn_growth_per_ln_n": {f"{t:g}": g["slope_per_ln_n"] for t, g in growth.items()},
-            "knn_estimate_theta_1_per_n": {str(n): float(column(rows, f"kl_knn_n{n}")[-1]) for n in knn_sizes},
-            "knn_gradient_times_theta_theta_ge_0.1": float(np.median((column(rows, f"grad_kl_knn_n{largest}")
-                                                                       * theta)[far])),
-        },
-    }
-    out["answers"] = {
-        "KL": "+inf for theta != 0, 0 at theta = 0",
-        "JS": "log 2 for theta != 0, 0 at theta = 0",
-        "W": "|theta|",
-        "usable_gradient": "W only: KL and JS are constant for theta != 0 (gradient 0 or undefined); "
-                           "dW/dtheta = 1 points to theta = 0 from any distance",
-    }
-    return json_safe(out)
-
-
-def json_safe(value):
-    """inf and nan as the strings 'inf' and 'nan': strict JSON has no such numbers."""
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
-
-
-def explain(summary: dict) -> dict:
-    """The answers with the measured numbers behind them, one paragraph per distance (for the figure)."""
-    kl, js, w = summary["kl"], summary["js"], summary["w"]
-    h = js["bin_width"]
-    growth = [v for t, v in kl["knn_growth_per_ln_n"].items() if float(t) > 0]
-    return {
-        "KL": (f"+inf for every theta != 0 (0 at theta = 0): P puts mass where Q has none. The histogram estimate "
-               f"is inf at {100 * kl['histogram_inf_fraction_theta_gt_0'][f'{h:g}']:.0f}% of the theta > 0 grid "
-               f"(bin width {h:g}); the always-finite k-NN estimate grows by {spread(growth)} nats per unit of "
-               "ln n (d = 2): it diverges with resolution. No gradient: inf at every theta."),
-        "JS": (f"log 2 = {LOG2:.4f} for every theta != 0, 0 at theta = 0: measured {js['estimate_at_theta_0']:.4f} "
-               f"at 0 and within {js['max_abs_error_vs_log2_away_from_jump']:.1e} of log 2 elsewhere; slope in "
-               f"theta {js['max_abs_gradient_away_from_jump']:.1e}. Constant: zero gradient, nothing tells a "
-               "generator which way to move theta."),
-        "W": (f"|theta|: exact OT between the samples has fitted slope {w['fitted_slope_dW_dtheta']:.3f} "
-              f"(error <= {w['max_abs_error_theta_gt_0']:.3f}, {w['estimate_at_theta_0']:.3f} at theta = 0 from "
-              f"sampling). Its gradient is {w['mean_gradient_theta_gt_0']:.2f} on average for theta > 0, and >= "
-              f"{w['min_gradient_theta_ge_0.1']:.2f} for theta >= 0.1: it points to theta = 0 from any distance. "
-              "Only W gives a usable gradient."),
-    }

@@ -36,8 +36,14 @@ class Mixture:
         self.centres = torch.as_tensor(centres, dtype=torch.float32)
         self.stds = torch.as_tensor(stds, dtype=torch.float32)
         weights = torch.as_tensor(weights, dtype=torch.float32)
-        if self.centres.ndim != 2 or self.centres.shape[1] != 2 or len(self.stds) != len(self.centres) \
-                or len(weights) != len(self.centres) or (self.stds <= 0).any() or (weights <= 0).any():
+        if (
+            self.centres.ndim != 2
+            or self.centres.shape[1] != 2
+            or len(self.stds) != len(self.centres)
+            or len(weights) != len(self.centres)
+            or (self.stds <= 0).any()
+            or (weights <= 0).any()
+        ):
             raise ValueError("need K rows of x, y, std > 0, weight > 0")
         self.weights = weights / weights.sum()
 
@@ -60,7 +66,7 @@ class Mixture:
 
     def sample(self, n: int, generator=None):
         """(n, 2) points."""
-        mode = torch.multinomial(self.weights, n, replacement=True, generator=generator)     # (n,)
+        mode = torch.multinomial(self.weights, n, replacement=True, generator=generator)  # (n,)
         return self.centres[mode] + self.stds[mode, None] * torch.randn(n, 2, generator=generator)
 
     def extent(self, margin: float = 0.75) -> float:
@@ -69,13 +75,16 @@ class Mixture:
 
     def modes(self, points, sigmas: float = 3.0) -> dict:
         """How generated points (n, 2) fall on the modes: counts per mode, share near any mode, covered modes."""
-        d = torch.cdist(torch.as_tensor(points, dtype=torch.float32), self.centres) / self.stds    # (n, K) in stds
+        d = torch.cdist(torch.as_tensor(points, dtype=torch.float32), self.centres) / self.stds  # (n, K) in stds
         nearest = d.min(1)
         near = nearest.values <= sigmas
-        counts = torch.bincount(nearest.indices[near], minlength=len(self))                     # (K,)
-        covered = counts >= 0.5 * self.weights * len(points)            # at least half its expected share
-        return {"counts": counts.tolist(), "near_fraction": float(near.float().mean()),
-                "modes_covered": int(covered.sum())}
+        counts = torch.bincount(nearest.indices[near], minlength=len(self))  # (K,)
+        covered = counts >= 0.5 * self.weights * len(points)  # at least half its expected share
+        return {
+            "counts": counts.tolist(),
+            "near_fraction": float(near.float().mean()),
+            "modes_covered": int(covered.sum()),
+        }
 
 
 def mlp(sizes):
@@ -92,8 +101,8 @@ class GAN2D(nn.Module):
     def __init__(self, z_dim: int = 2, hidden: int = 64, depth: int = 2):
         super().__init__()
         self.z_dim = z_dim
-        self.G = mlp([z_dim] + [hidden] * depth + [2])      # (B, z) -> (B, 2)
-        self.D = mlp([2] + [hidden] * depth + [1])          # (B, 2) -> (B, 1) logit of "real"
+        self.G = mlp([z_dim] + [hidden] * depth + [2])  # (B, z) -> (B, 2)
+        self.D = mlp([2] + [hidden] * depth + [1])  # (B, 2) -> (B, 1) logit of "real"
 
     def losses(self, real, z):
         """(L_D, L_G) on one batch; softplus(-l) = -log sigmoid(l), numerically safe."""
@@ -106,7 +115,7 @@ class GAN2D(nn.Module):
 def generator_gradients(model: GAN2D, points):
     """-dL_G/dx at each point x (n, 2): where the generator loss pushes a generated point."""
     x = torch.as_tensor(points, dtype=torch.float32).clone().requires_grad_(True)
-    loss = F.softplus(-model.D(x)).sum()                    # per-point losses, summed: each gets its own gradient
+    loss = F.softplus(-model.D(x)).sum()  # per-point losses, summed: each gets its own gradient
     (grad,) = torch.autograd.grad(loss, x)
     return -grad
 
@@ -116,7 +125,7 @@ def discriminator_map(model: GAN2D, half_width: float, resolution: int):
     """D(x) = P(real) on a resolution x resolution grid over [-w, w]^2: (res, res), rows are y."""
     axis = torch.linspace(-half_width, half_width, resolution)
     yy, xx = torch.meshgrid(axis, axis, indexing="ij")
-    grid = torch.stack([xx.ravel(), yy.ravel()], 1)        # (res^2, 2)
+    grid = torch.stack([xx.ravel(), yy.ravel()], 1)  # (res^2, 2)
     return torch.sigmoid(model.D(grid)).reshape(resolution, resolution).numpy()
 
 
@@ -124,14 +133,33 @@ def snapshot(model: GAN2D, epoch: int, real, z, half_width: float, resolution: i
     """Everything the figure draws at one epoch, as numpy arrays."""
     with torch.no_grad():
         fake = model.G(z)
-    return {"epoch": epoch, "real": real.numpy(), "fake": fake.numpy(),
-            "push": generator_gradients(model, fake).numpy(),
-            "d_map": discriminator_map(model, half_width, resolution), "half_width": half_width}
+    return {
+        "epoch": epoch,
+        "real": real.numpy(),
+        "fake": fake.numpy(),
+        "push": generator_gradients(model, fake).numpy(),
+        "d_map": discriminator_map(model, half_width, resolution),
+        "half_width": half_width,
+    }
 
 
-def train(model: GAN2D, target: Mixture, *, epochs: int, batch_size: int, lr: float, beta1: float, seed: int,
-          eval_every: int, eval_size: int, snapshot_epochs=(), show_size: int = 400, resolution: int = 120,
-          on_eval=None, progress: bool = True):
+def train(
+    model: GAN2D,
+    target: Mixture,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    beta1: float,
+    seed: int,
+    eval_every: int,
+    eval_size: int,
+    snapshot_epochs=(),
+    show_size: int = 400,
+    resolution: int = 120,
+    on_eval=None,
+    progress: bool = True,
+):
     """Train for `epochs` (one D and one G step each); return (per-epoch losses, evaluations, snapshots).
 
     Evaluations at epoch 0 and every `eval_every` epochs (and the last): mean losses since the
@@ -139,26 +167,30 @@ def train(model: GAN2D, target: Mixture, *, epochs: int, batch_size: int, lr: fl
     `snapshot_epochs` and the last epoch, drawn on fixed real points and fixed noise.
     """
     g = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)                                # nothing else draws from the global RNG
-    eval_real = target.sample(eval_size, g)                # fixed references: curves move with G only
+    torch.manual_seed(seed)  # nothing else draws from the global RNG
+    eval_real = target.sample(eval_size, g)  # fixed references: curves move with G only
     eval_z = torch.randn(eval_size, model.z_dim, generator=g)
     show_real, show_z = eval_real[:show_size], eval_z[:show_size]
     half_width = target.extent()
     opt_d = torch.optim.Adam(model.D.parameters(), lr=lr, betas=(beta1, 0.999))
     opt_g = torch.optim.Adam(model.G.parameters(), lr=lr, betas=(beta1, 0.999))
     wanted = set(snapshot_epochs) | {epochs}
-    losses = np.zeros((epochs + 1, 2))                     # row e: (L_D, L_G) of epoch e; row 0 unused
+    losses = np.zeros((epochs + 1, 2))  # row e: (L_D, L_G) of epoch e; row 0 unused
     evaluations, snapshots = [], []
 
     def evaluate(epoch):
         with torch.no_grad():
             fake = model.G(eval_z)
-            if epoch == 0:                                 # before training: the losses on the fixed samples
+            if epoch == 0:  # before training: the losses on the fixed samples
                 since = np.array([[float(loss) for loss in model.losses(eval_real, eval_z)]])
-            else:                                          # mean over the epochs since the last evaluation
-                since = losses[max(1, epoch - eval_every + 1):epoch + 1]
-        row = {"epoch": epoch, "d_loss": float(since[:, 0].mean()), "g_loss": float(since[:, 1].mean()),
-               "w1": wasserstein(fake.numpy(), eval_real.numpy())}
+            else:  # mean over the epochs since the last evaluation
+                since = losses[max(1, epoch - eval_every + 1) : epoch + 1]
+        row = {
+            "epoch": epoch,
+            "d_loss": float(since[:, 0].mean()),
+            "g_loss": float(since[:, 1].mean()),
+            "w1": wasserstein(fake.numpy(), eval_real.numpy()),
+        }
         modes = target.modes(fake)
         row |= {"modes_covered": modes["modes_covered"], "near_fraction": modes["near_fraction"]}
         evaluations.append(row)
@@ -175,7 +207,7 @@ def train(model: GAN2D, target: Mixture, *, epochs: int, batch_size: int, lr: fl
         opt_d.step()
         _, g_loss = model.losses(target.sample(batch_size, g), torch.randn(batch_size, model.z_dim, generator=g))
         opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()                                  # also fills D's grads; opt_d zeroes them next epoch
+        g_loss.backward()  # also fills D's grads; opt_d zeroes them next epoch
         opt_g.step()
         losses[epoch] = d_loss.item(), g_loss.item()
         if epoch % eval_every == 0 or epoch == epochs:
@@ -194,78 +226,9 @@ def convergence(evaluations, w1_threshold: float, n_modes: int) -> dict:
         if not good:
             break
         since = r["epoch"]
-    return {"converged": bool(ok[-1]), "converged_epoch": since, "first_epoch_meeting_criterion": first_hit,
-            "evaluations_meeting_criterion": f"{sum(ok)}/{len(ok)}"}
-
-
-def figure(snapshots, losses, evaluations, w1_threshold: float, w1_floor: float, smooth: int = 100):
-    """Snapshots on the top row (D(x) heat map, samples, generator push); loss and W1 curves below."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
-    cols = len(snapshots)
-    fig = plt.figure(figsize=(3.6 * cols + 0.8, 7.6))
-    grid = fig.add_gridspec(2, cols + 1, width_ratios=[1] * cols + [0.06], height_ratios=[1.25, 1],
-                            hspace=0.32, wspace=0.12)
-    by_epoch = {r["epoch"]: r for r in evaluations}
-    for i, s in enumerate(snapshots):
-        ax = fig.add_subplot(grid[0, i])
-        w = s["half_width"]
-        image = ax.imshow(s["d_map"], origin="lower", extent=(-w, w, -w, w), cmap="PRGn", vmin=0, vmax=1,
-                          alpha=0.85)
-        ax.scatter(*s["real"].T, s=3, c="#1b7837", label="real")
-        ax.scatter(*s["fake"].T, s=3, c="#762a83", label="generated")
-        ax.quiver(*s["fake"].T, *s["push"].T, color="k", alpha=0.6, width=0.004, angles="xy")
-        r = by_epoch.get(s["epoch"])
-        stats = f"\nW1 {r['w1']:.3f}, modes {r['modes_covered']}" if r else ""
-        ax.set_title(f"epoch {s['epoch']}{stats}", fontsize=10)
-        ax.set_xlim(-w, w)
-        ax.set_ylim(-w, w)
-        ax.set_aspect("equal")
-        ax.tick_params(labelsize=7)
-        if i == 0:
-            ax.legend(loc="upper left", fontsize=7, markerscale=3, framealpha=0.8)
-    bar = fig.colorbar(image, cax=fig.add_subplot(grid[0, cols]))
-    bar.set_label("D(x) = P(real)")
-
-    bottom = grid[1, :cols].subgridspec(1, 2, wspace=0.3)
-    ax = fig.add_subplot(bottom[0])
-    epochs = np.arange(1, len(losses) + 1)
-    kernel = np.ones(min(smooth, len(losses))) / min(smooth, len(losses))
-    for j, (name, colour) in enumerate([("discriminator loss L_D", "#1b7837"), ("generator loss L_G", "#762a83")]):
-        ax.plot(epochs, losses[:, j], color=colour, alpha=0.15, lw=0.5)
-        ax.plot(epochs[len(kernel) - 1:], np.convolve(losses[:, j], kernel, "valid"), color=colour, label=name)
-    ax.axhline(np.log(4), color="grey", ls=":", lw=1, label="L_D at equilibrium (log 4)")
-    ax.axhline(np.log(2), color="grey", ls="--", lw=1, label="L_G at equilibrium (log 2)")
-    ax.set_xlabel("epoch (one D step + one G step)")
-    ax.set_ylabel("loss (nats)")
-    ax.set_title(f"losses (faint: per epoch; solid: mean of {len(kernel)})", fontsize=10)
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-
-    ax = fig.add_subplot(bottom[1])
-    ev = [r["epoch"] for r in evaluations]
-    ax.plot(ev, [r["w1"] for r in evaluations], color="k", marker=".", label="W1(generated, real)")
-    ax.axhline(w1_threshold, color="tab:red", ls="--", lw=1, label=f"threshold {w1_threshold:.3f}")
-    ax.axhline(w1_floor, color="grey", ls=":", lw=1, label=f"W1(real, real') = {w1_floor:.3f}")
-    ax.set_yscale("log")
-    values = [r["w1"] for r in evaluations] + [w1_threshold, w1_floor]
-    ax.set_yticks([t for t in (0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5) if min(values) / 1.5 <= t <= max(values) * 1.5])
-    ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("W1 (exact OT)")
-    modes = ax.twinx()
-    modes.step(ev, [r["modes_covered"] for r in evaluations], where="post", color="tab:blue", alpha=0.6,
-               label="modes covered")
-    modes.set_ylabel("modes covered", color="tab:blue")
-    modes.set_ylim(0, max(r["modes_covered"] for r in evaluations) + 1.5)
-    lines = ax.get_legend_handles_labels()
-    more = modes.get_legend_handles_labels()
-    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="upper right")
-    ax.set_title("convergence: W1 to real samples and mode coverage", fontsize=10)
-    ax.grid(alpha=0.3)
-    return fig
+    return {
+        "converged": bool(ok[-1]),
+        "converged_epoch": since,
+        "first_epoch_meeting_criterion": first_hit,
+        "evaluations_meeting_criterion": f"{sum(ok)}/{len(ok)}",
+    }

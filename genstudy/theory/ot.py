@@ -16,6 +16,6 @@ def wasserstein(x, y) -> float:
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if x.shape != y.shape or x.ndim != 2:
         raise ValueError(f"need two (n, d) arrays of the same shape, got {x.shape} and {y.shape}")
-    cost = cdist(x, y)                     # (n, n) Euclidean distances
+    cost = cdist(x, y)  # (n, n) Euclidean distances
     rows, cols = linear_sum_assignment(cost)
     return float(cost[rows, cols].mean())

@@ -60,8 +60,8 @@ class LSTMGenerator(nn.Module):
         out = torch.full((1, n + 1), start, dtype=torch.long, device=device)
         state = None
         for t in range(n):
-            h, state = self.lstm(self.embed(out[:, t:t + 1]), state)   # (1, 1, d), state carries the prefix
-            out[:, t + 1] = self.head(h[:, -1]).argmax(-1)               # (1,)
+            h, state = self.lstm(self.embed(out[:, t : t + 1]), state)  # (1, 1, d), state carries the prefix
+            out[:, t + 1] = self.head(h[:, -1]).argmax(-1)  # (1,)
             if on_step:
                 on_step(t + 1)
         return out[:, 1:]
@@ -80,16 +80,16 @@ class Block(nn.Module):
 
     def forward(self, x, cache=None, pos: int = 0):
         B, T, C = x.shape
-        q, k, v = self.qkv(self.ln1(x)).split(C, dim=2)                          # 3 x (B, T, C)
+        q, k, v = self.qkv(self.ln1(x)).split(C, dim=2)  # 3 x (B, T, C)
         q, k, v = (a.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for a in (q, k, v))  # (B, H, T, hd)
         if cache is None:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)          # (B, H, T, hd)
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, hd)
         else:
             # The new tokens' keys and values go into the preallocated cache; the queries
             # attend to everything cached so far (all of it is in their past).
-            keys, values = cache                                                 # (B, H, N, hd) each
-            keys[:, :, pos:pos + T], values[:, :, pos:pos + T] = k, v
-            y = F.scaled_dot_product_attention(q, keys[:, :, :pos + T], values[:, :, :pos + T])
+            keys, values = cache  # (B, H, N, hd) each
+            keys[:, :, pos : pos + T], values[:, :, pos : pos + T] = k, v
+            y = F.scaled_dot_product_attention(q, keys[:, :, : pos + T], values[:, :, : pos + T])
         x = x + self.proj(y.transpose(1, 2).reshape(B, T, C))
         return x + self.mlp(self.ln2(x))
 
@@ -110,7 +110,7 @@ class TransformerGenerator(nn.Module):
         x = self.tok(idx) + self.pos(torch.arange(pos, pos + T, device=idx.device))  # (1, T, d)
         for i, block in enumerate(self.blocks):
             x = block(x, caches[i] if caches else None, pos)
-        return self.head(self.ln_f(x[:, -1]))             # only the last position is needed
+        return self.head(self.ln_f(x[:, -1]))  # only the last position is needed
 
     @torch.no_grad()
     def generate(self, n: int, start: int = 0, kv_cache: bool = True, on_step=None):
@@ -120,22 +120,31 @@ class TransformerGenerator(nn.Module):
         device = self.head.weight.device
         out = torch.full((1, n + 1), start, dtype=torch.long, device=device)
         d = self.head.in_features
-        caches = [(torch.zeros(1, self.n_head, n, d // self.n_head, device=device),
-                   torch.zeros(1, self.n_head, n, d // self.n_head, device=device))
-                  for _ in self.blocks] if kv_cache else None
+        caches = (
+            [
+                (
+                    torch.zeros(1, self.n_head, n, d // self.n_head, device=device),
+                    torch.zeros(1, self.n_head, n, d // self.n_head, device=device),
+                )
+                for _ in self.blocks
+            ]
+            if kv_cache
+            else None
+        )
         for t in range(n):
             if kv_cache:
-                logits = self(out[:, t:t + 1], caches, pos=t)   # the newest token only
+                logits = self(out[:, t : t + 1], caches, pos=t)  # the newest token only
             else:
-                logits = self(out[:, :t + 1])                    # the whole prefix, every step
+                logits = self(out[:, : t + 1])  # the whole prefix, every step
             out[:, t + 1] = logits.argmax(-1)
             if on_step:
                 on_step(t + 1)
         return out[:, 1:]
 
 
-def build(kind: str, *, vocab: int, d_model: int, n_layers: int, n_head: int, max_len: int, seed: int = 0,
-          device="cpu") -> nn.Module:
+def build(
+    kind: str, *, vocab: int, d_model: int, n_layers: int, n_head: int, max_len: int, seed: int = 0, device="cpu"
+) -> nn.Module:
     """A generator of `kind` with seeded random weights (costs do not depend on training)."""
     torch.manual_seed(seed)
     with torch.device(device):
@@ -173,9 +182,11 @@ def counted_flops(kind: str, lengths, **arch) -> dict:
     model = build(kind, max_len=max(lengths), device="meta", **arch)
     totals, wanted = {}, set(lengths)
     with FlopCounterMode(display=False) as counter:
+
         def record(t):
             if t in wanted:
                 totals[t] = counter.get_total_flops()
+
         generate(model, kind, max(lengths), on_step=record)
     return totals
 
@@ -197,12 +208,12 @@ def time_grid(models: dict, lengths: dict, repeats: int, budget_s: float = float
     are relatively less noisy, and repeating them would dominate the stage's time).
     """
     for kind, model in models.items():
-        time_generation(model, kind, 8)                   # warm-up: first calls allocate and dispatch
+        time_generation(model, kind, 8)  # warm-up: first calls allocate and dispatch
     best = {kind: [float("inf")] * len(lengths[kind]) for kind in models}
     jobs = [(kind, i) for kind in models for i in range(len(lengths[kind]))]
     for round_ in range(repeats):
         todo = [(k, i) for k, i in jobs if round_ == 0 or best[k][i] < budget_s]
-        for kind, i in (progress(todo, round_) if progress else todo):
+        for kind, i in progress(todo, round_) if progress else todo:
             best[kind][i] = min(best[kind][i], time_generation(models[kind], kind, lengths[kind][i]))
     return best
 
@@ -216,42 +227,49 @@ def loglog_slope(ns, values, min_n: int) -> float:
     return float(np.polyfit(np.log(ns[keep]), np.log(values[keep]), 1)[0])
 
 
-def figure(timings, flops, slopes: dict, fit_min_length: int, arch: dict):
-    """Wall-clock time, time per token and FLOPs against N (log-log), with fitted slopes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    colours = {"lstm": "tab:blue", "transformer_recompute": "tab:red", "transformer_kv_cache": "tab:green"}
-    names = {"lstm": "LSTM", "transformer_recompute": "Transformer, recompute prefix",
-             "transformer_kv_cache": "Transformer, KV cache"}
-    fig, axes = plt.subplots(1, 3, figsize=(17, 5.2))
+def check_flop_formulas(arch: dict, up_to: int):
+    """FlopCounterMode (on the meta device) must count exactly the analytic FLOPs for N = 1..up_to."""
+    sizes = {k: arch[k] for k in ("vocab", "d_model", "n_layers")}
     for kind in KINDS:
-        ns, seconds = np.array(timings[kind]["n"]), np.array(timings[kind]["seconds"])
-        c, s = colours[kind], slopes[kind]
-        axes[0].loglog(ns, seconds, "o-", color=c,
-                       label=f"{names[kind]}: slope {s['time']:.2f} (N >= {fit_min_length}), "
-                             f"O(N^{EXPECTED_EXPONENT[kind]})")
-        axes[1].loglog(ns, 1e3 * seconds / ns, "o-", color=c, label=names[kind])
-        fn, fv = np.array(flops[kind]["n"]), np.array(flops[kind]["flops"], dtype=float)
-        axes[2].loglog(fn, fv, "o-", color=c, ms=4,
-                       label=f"{names[kind]}: slope {s['flops_large_n']:.3f} at large N, "
-                             f"{s['flops_timed_range']:.2f} on the timed range")
-        # The asymptotic power law through the largest count, for comparison.
-        axes[2].loglog(fn, fv[-1] * (fn / fn[-1]) ** EXPECTED_EXPONENT[kind], ":", color=c, lw=1)
-    axes[0].axvspan(fit_min_length, max(max(t["n"]) for t in timings.values()) * 1.2, color="grey", alpha=0.08)
-    axes[0].set_title("wall-clock time to generate N tokens (shaded: fit range)", fontsize=10)
-    axes[0].set_ylabel("seconds (best of repeats)")
-    axes[1].set_title("time per generated token: fixed per-step overhead at small N", fontsize=10)
-    axes[1].set_ylabel("milliseconds per token")
-    axes[2].set_title("matmul FLOPs to generate N tokens (dotted: N^1, N^3, N^2)", fontsize=10)
-    axes[2].set_ylabel("FLOPs")
-    for ax, where in zip(axes, ("lower right", "upper left", "lower right")):
-        ax.set_xlabel("sequence length N")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7, loc=where)
-    fig.suptitle(f"Cost of generating a sequence: d_model {arch['d_model']}, {arch['n_layers']} layers, "
-                 f"{arch['n_head']} heads, vocabulary {arch['vocab']}, batch 1, greedy, CPU")
-    fig.tight_layout()
-    return fig
+        counted = counted_flops(kind, range(1, up_to + 1), **arch)
+        for n, value in counted.items():
+            expected = analytic_flops(kind, n, **sizes)
+            if value != expected:
+                raise AssertionError(f"{kind}, N = {n}: FlopCounterMode counts {value} FLOPs, the formula {expected}")
+
+
+def analyse(seconds: dict, timed: dict, flop_lengths: list, fit_min: int, arch: dict, flop_check_length: int):
+    """(timings, flops, slopes, table, summary) of measured seconds per kind and length, with analytic FLOPs."""
+    import pandas as pd
+
+    sizes = {k: arch[k] for k in ("vocab", "d_model", "n_layers")}
+    lengths = sorted({n for ns in timed.values() for n in ns})
+    timings, flops, slopes = {}, {}, {}
+    for kind in KINDS:
+        timings[kind] = {"n": timed[kind], "seconds": seconds[kind]}
+        flops[kind] = {"n": flop_lengths, "flops": [analytic_flops(kind, n, **sizes) for n in flop_lengths]}
+        fitted = [n for n in timed[kind] if n >= fit_min]
+        slopes[kind] = {
+            "time": loglog_slope(timed[kind], seconds[kind], fit_min),
+            "flops_timed_range": loglog_slope(fitted, [analytic_flops(kind, n, **sizes) for n in fitted], fit_min),
+            "flops_large_n": loglog_slope(flop_lengths[-3:], flops[kind]["flops"][-3:], flop_lengths[-3]),
+            "expected": EXPECTED_EXPONENT[kind],
+        }
+
+    table = pd.DataFrame({"n": flop_lengths})
+    for kind in KINDS:
+        table[f"{kind}_seconds"] = table["n"].map(dict(zip(timings[kind]["n"], timings[kind]["seconds"])))
+        table[f"{kind}_flops"] = flops[kind]["flops"]
+    summary = {
+        "slopes": slopes,
+        "fit": {"time_min_length": fit_min, "flops_large_n_lengths": flop_lengths[-3:]},
+        "seconds_at_longest": {k: {"n": t["n"][-1], "seconds": t["seconds"][-1]} for k, t in timings.items()},
+        "ms_per_token": {
+            k: {"shortest": 1e3 * t["seconds"][0] / t["n"][0], "longest": 1e3 * t["seconds"][-1] / t["n"][-1]}
+            for k, t in timings.items()
+        },
+        "flops_at_longest_timed": {k: analytic_flops(k, max(lengths), **sizes) for k in KINDS},
+        "flop_formulas_match_flopcounter_up_to": flop_check_length,
+        "architecture": arch,
+    }
+    return timings, flops, slopes, table, summary

@@ -12,12 +12,14 @@ import subprocess
 import time
 from pathlib import Path
 
+from genstudy.pipeline import paths
+
 EXPERIMENT = "genstudy"
 
 
 def repo_root() -> Path:
     """The repository root, also when running inside a DVC experiment's temp copy."""
-    here = str(Path(__file__).resolve().parents[1])
+    here = str(Path(__file__).resolve().parents[2])
     cut = here.find(f"{os.sep}.dvc{os.sep}tmp{os.sep}exps{os.sep}")
     return Path(here[:cut]) if cut >= 0 else Path(here)
 
@@ -28,8 +30,9 @@ def tracking_uri() -> str:
 
 def git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
-                              capture_output=True, text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -64,13 +67,16 @@ def flatten(params: dict, prefix: str = "") -> dict:
     return flat
 
 
-# Where each stage execution leaves its provenance (MLflow run id, wall time): a DVC output
-# of the stage, so the report can cite runs without querying MLflow.
-RECORDS = "reports/runs"
+def log_step_rows(run_id: str, rows: list[dict], step_key: str, prefix: str = ""):
+    """Per-step metric rows ({step_key: step, name: value, ...}) in batches, as MLflow takes them."""
+    import mlflow
+    from mlflow.entities import Metric
 
-
-def record_path(stage: str) -> Path:
-    return Path(RECORDS) / f"{stage}.json"
+    now = int(time.time() * 1000)
+    metrics = [Metric(prefix + k, float(v), now, int(r[step_key])) for r in rows for k, v in r.items() if k != step_key]
+    client = mlflow.MlflowClient()
+    for i in range(0, len(metrics), 1000):  # MLflow's limit per batch
+        client.log_batch(run_id, metrics=metrics[i : i + 1000], synchronous=True)
 
 
 @contextlib.contextmanager
@@ -79,8 +85,9 @@ def stage_run(stage: str, params: dict, dataset: str | None = None, record=None)
 
     On success also writes reports/runs/<stage>.json (or `record`): the run id and the
     stage's wall time since its process started (imports and data loading included).
-    The report stage passes its own `record`: it depends on reports/runs as a whole, and
-    DVC refuses a stage whose output lies inside its own dependency.
+    The run record is a DVC output of the stage, so the report cites runs without querying
+    MLflow. The report stage passes its own `record`: it depends on reports/runs as a whole,
+    and DVC refuses a stage whose output lies inside its own dependency.
     """
     import mlflow
     import psutil
@@ -98,6 +105,13 @@ def stage_run(stage: str, params: dict, dataset: str | None = None, record=None)
         yield run
         seconds = time.time() - psutil.Process().create_time()
         mlflow.log_metric("stage_seconds", seconds)
-    write_json(record or record_path(stage), {
-        "stage": stage, "mlflow_run_id": run.info.run_id, "mlflow_experiment_id": experiment_id,
-        "git_commit": tags["git.commit"], "seconds": round(seconds, 1)})
+    write_json(
+        record or paths.run_record(stage),
+        {
+            "stage": stage,
+            "mlflow_run_id": run.info.run_id,
+            "mlflow_experiment_id": experiment_id,
+            "git_commit": tags["git.commit"],
+            "seconds": round(seconds, 1),
+        },
+    )

@@ -1,0 +1,83 @@
+"""Every path the pipeline reads or writes, and every stage name: dvc.yaml says the same in its own words.
+
+Relative to the repository root, where DVC runs the stages.
+"""
+
+RAW = "data/raw"  # download: the four verified IDX files
+VAE_MODEL = "models/vae.pt"
+VAE_METRICS, VAE_HISTORY, VAE_FIGURES = "metrics/vae.json", "metrics/vae_history.csv", "reports/figures/vae"
+M1_FEATURES = "data/features/m1.npz"  # encode: posterior means of train and test images
+M1_SUMMARY, M1_ACCURACY_CSV = "metrics/m1.json", "metrics/m1_accuracy.csv"
+M1_TABLE, M1_FIGURE = "reports/m1_table.md", "reports/figures/m1/accuracy_vs_n.png"
+SVM_FEATURES = ("m1", "pixels")
+
+JUDGE_MODEL, JUDGE_METRICS, JUDGE_HISTORY = "models/judge.pt", "metrics/judge.json", "metrics/judge_history.csv"
+GAN_FIGURES = "reports/figures/gan"
+GAN_REFERENCE = "metrics/gan/reference.json"
+GAN_SUMMARY, GAN_TABLE_CSV, GAN_TABLE = "metrics/gan_summary.json", "metrics/gan_table.csv", "reports/gan_table.md"
+GAN_PER_CLASS_FIGURE = "reports/figures/gan_per_class_accuracy.png"
+GAN_OVERVIEW, GAN_OVERVIEW_SUMMARY = "reports/figures/gan_overview", "metrics/gan_figures.json"
+
+THEORY_FIGURES, THEORY_METRICS = "reports/figures/theory", "metrics/theory"
+REPORT_MD, REPORT_HTML, REPORT_RECORD = "reports/report.md", "reports/report.html", "reports/report_run.json"
+RUN_RECORDS = "reports/runs"  # one <stage>.json per stage execution: run id, wall time
+
+
+def stage_name(base: str, *items) -> str:
+    """DVC's name for a matrix stage item: `base@a-b`."""
+    return f"{base}@{'-'.join(map(str, items))}" if items else base
+
+
+def labels(n: int, seed: int) -> str:
+    return f"data/labels/n{n}-seed{seed}.csv"
+
+
+def svm_metrics(features: str, n: int, seed: int) -> str:
+    return f"metrics/svm/{features}-n{n}-seed{seed}.json"
+
+
+def svm_model(features: str, n: int, seed: int) -> str:
+    return f"models/svm/{features}-n{n}-seed{seed}.joblib"
+
+
+def gan_run(arch: str, method: str) -> str:
+    return f"{arch}-{method}"
+
+
+def gan_model(arch: str, method: str) -> str:
+    return f"models/gan/{gan_run(arch, method)}.pt"
+
+
+def gan_checkpoint(arch: str, method: str) -> str:
+    # Outside the stage's declared outs: DVC deletes those before rerunning a stage.
+    return f"checkpoints/gan/{gan_run(arch, method)}.pt"
+
+
+def gan_train_record(arch: str, method: str) -> str:
+    return f"metrics/gan/train/{gan_run(arch, method)}.json"
+
+
+def gan_history(arch: str, method: str) -> str:
+    return f"metrics/gan/history/{gan_run(arch, method)}.csv"
+
+
+def gan_metrics(arch: str, method: str) -> str:
+    return f"metrics/gan/{gan_run(arch, method)}.json"
+
+
+def gan_run_figures(arch: str, method: str) -> str:
+    return f"{GAN_FIGURES}/{gan_run(arch, method)}"
+
+
+def gan_samples_grid(arch: str, method: str) -> str:
+    return f"{GAN_FIGURES}/samples/{gan_run(arch, method)}.png"
+
+
+def theory(name: str) -> tuple[str, str, str]:
+    """(figure, metrics JSON, table CSV) of theory stage `theory_<name>`; gan2d's table is its history."""
+    table = "gan2d_history" if name == "gan2d" else name
+    return f"{THEORY_FIGURES}/{name}.png", f"{THEORY_METRICS}/{name}.json", f"{THEORY_METRICS}/{table}.csv"
+
+
+def run_record(stage: str) -> str:
+    return f"{RUN_RECORDS}/{stage}.json"

@@ -1,0 +1,1 @@
+"""Shared test helpers: tiny generated data, the scratch project, the import scan."""
