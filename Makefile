@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: study test setup data-package quick paper mlflow-ui clean-mlflow report-screenshot
+.PHONY: study test lint setup data-package quick paper mlflow-ui clean-mlflow report-screenshot
 
 setup: $(VENV)/.installed
 
@@ -28,6 +28,11 @@ study: setup data-package
 
 test: setup
 	pytest
+
+# ruff, configured in pyproject.toml: lint rules and the formatter's check (CI runs both).
+lint: setup
+	ruff check .
+	ruff format --check .
 
 # Profiles run as DVC experiments in a temporary copy: params.yaml and the committed results stay as they are.
 # `make quick TARGET=m1_table`: only that stage and what it depends on (any `dvc repro` target).

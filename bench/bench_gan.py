@@ -27,9 +27,11 @@ from torch.utils.flop_counter import flop_registry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import dataclasses  # noqa: E402
+
 from genstudy.gan import train as gan_train  # noqa: E402
-from stages import gan_common as gc  # noqa: E402
-from stages.common import Params  # noqa: E402
+from genstudy.gan.config import TrainConfig  # noqa: E402
+from genstudy.pipeline import params, paths  # noqa: E402
 
 
 class FlopCount(TorchDispatchMode):
@@ -56,7 +58,7 @@ def matmul_gflops(n: int = 1024, seconds: float = 1.0) -> float:
     while time.perf_counter() - start < seconds:
         a @ b
         reps += 1
-    return 2 * n ** 3 * reps / (time.perf_counter() - start) / 1e9
+    return 2 * n**3 * reps / (time.perf_counter() - start) / 1e9
 
 
 def data(n: int = 2000):
@@ -68,21 +70,22 @@ def flops_per_iteration(generator, critic, cfg) -> float:
     """FLOPs of generator iteration 2 of 3 (the last one also draws the sample grid)."""
     x, y = data()
     counter, marks = FlopCount(), []
-    cfg = gan_train.TrainConfig(**{**cfg, "iterations": 3, "log_every": 1, "grid_every": 10 ** 9})
+    cfg = dataclasses.replace(cfg, iterations=3, log_every=1, grid_every=10**9)
     with counter:
-        gan_train.train(x, y, generator, critic, cfg, on_rows=lambda rows, a: marks.append(counter.flops),
-                        progress=False)
+        gan_train.train(
+            x, y, generator, critic, cfg, on_rows=lambda rows, a: marks.append(counter.flops), progress=False
+        )
     return marks[1] - marks[0]
 
 
 def seconds_per_iteration(generator, critic, cfg, iterations: int, warmup: int) -> float:
     x, y = data()
     stamps = []
-    cfg = gan_train.TrainConfig(**{**cfg, "iterations": iterations + warmup + 1, "log_every": 1,
-                                   "grid_every": 10 ** 9})
-    gan_train.train(x, y, generator, critic, cfg, on_rows=lambda rows, a: stamps.append(time.perf_counter()),
-                    progress=False)
-    steps = [b - a for a, b in zip(stamps[warmup:-2], stamps[warmup + 1:-1])]  # the last one draws the grid
+    cfg = dataclasses.replace(cfg, iterations=iterations + warmup + 1, log_every=1, grid_every=10**9)
+    gan_train.train(
+        x, y, generator, critic, cfg, on_rows=lambda rows, a: stamps.append(time.perf_counter()), progress=False
+    )
+    steps = [b - a for a, b in zip(stamps[warmup:-2], stamps[warmup + 1 : -1])]  # the last one draws the grid
     return statistics.median(steps)
 
 
@@ -97,30 +100,43 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    p = Params.load(str(Path(__file__).resolve().parents[1] / "params.yaml"))
-    archs = args.arch or p.get("gan.matrix.arch")
-    methods = args.method or p.get("gan.matrix.method")
+    p = params.load(str(Path(__file__).resolve().parents[1] / "params.yaml"))
+    archs = args.arch or p.gan.matrix.arch
+    methods = args.method or p.gan.matrix.method
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"{'run':<16} {'GFLOP/it':>9} {'s/it':>7} {'it/s':>7} {'GFLOP/s':>8} {'matmul':>8} {'ratio':>6} "
-          f"{'bound it/s':>10} {'iters':>6} {'est. min':>8}")
+    print(
+        f"{'run':<16} {'GFLOP/it':>9} {'s/it':>7} {'it/s':>7} {'GFLOP/s':>8} {'matmul':>8} {'ratio':>6} "
+        f"{'bound it/s':>10} {'iters':>6} {'est. min':>8}"
+    )
     results, total = [], 0.0
     for arch in archs:
-        generator, critic = gc.architecture(p, arch)
+        generator, critic = p.gan.architectures[arch].generator.dump(), p.gan.architectures[arch].critic.dump()
         for method in methods:
-            cfg = gc.train_config(p, method)
+            cfg = TrainConfig.from_params(method, p.gan.methods[method], p.gan.train)
             gflop = flops_per_iteration(generator, critic, cfg) / 1e9
             reference = matmul_gflops()
             s = seconds_per_iteration(generator, critic, cfg, args.iterations, args.warmup)
             reference = (reference + matmul_gflops()) / 2  # before and after: the load may change
-            row = {"run": gc.run_name(arch, method), "gflop_per_iteration": gflop, "seconds_per_iteration": s,
-                   "iterations_per_second": 1 / s, "achieved_gflops": gflop / s, "matmul_gflops": reference,
-                   "ratio_to_flop_bound": gflop / s / reference, "bound_iterations_per_second": reference / gflop,
-                   "iterations": cfg["iterations"], "estimated_minutes": cfg["iterations"] * s / 60}
+            row = {
+                "run": paths.gan_run(arch, method),
+                "gflop_per_iteration": gflop,
+                "seconds_per_iteration": s,
+                "iterations_per_second": 1 / s,
+                "achieved_gflops": gflop / s,
+                "matmul_gflops": reference,
+                "ratio_to_flop_bound": gflop / s / reference,
+                "bound_iterations_per_second": reference / gflop,
+                "iterations": cfg.iterations,
+                "estimated_minutes": cfg.iterations * s / 60,
+            }
             total += row["estimated_minutes"]
             results.append(row)
-            print(f"{row['run']:<16} {gflop:9.2f} {s:7.3f} {1 / s:7.2f} {gflop / s:8.1f} {reference:8.1f} "
-                  f"{row['ratio_to_flop_bound']:6.2f} {row['bound_iterations_per_second']:10.2f} "
-                  f"{cfg['iterations']:6d} {row['estimated_minutes']:8.1f}", flush=True)
+            print(
+                f"{row['run']:<16} {gflop:9.2f} {s:7.3f} {1 / s:7.2f} {gflop / s:8.1f} {reference:8.1f} "
+                f"{row['ratio_to_flop_bound']:6.2f} {row['bound_iterations_per_second']:10.2f} "
+                f"{cfg.iterations:6d} {row['estimated_minutes']:8.1f}",
+                flush=True,
+            )
     print(f"estimated training time of these runs at the measured speeds: {total:.1f} min")
     if args.json:
         Path(args.json).write_text(json.dumps({"runs": results, "estimated_total_minutes": total}, indent=2) + "\n")

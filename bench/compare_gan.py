@@ -13,6 +13,7 @@ CPU second. Needs `dvc repro train_judge` first.
 """
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -27,17 +28,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from genstudy import data, judge  # noqa: E402
 from genstudy.gan import nets  # noqa: E402
 from genstudy.gan import train as gan_train  # noqa: E402
-from stages import gan_common as gc  # noqa: E402
-from stages.common import Params  # noqa: E402
+from genstudy.gan.config import TrainConfig  # noqa: E402
+from genstudy.io import load_model  # noqa: E402
+from genstudy.pipeline import params, paths  # noqa: E402
 
 # One change each, relative to params.yaml (keys of TrainConfig).
 VARIANTS = {
     "defaults": {},
-    "ac_g_0.1": {"ac_weight_generator": 0.1},                        # the official conditional code's weight
+    "ac_g_0.1": {"ac_weight_generator": 0.1},  # the official conditional code's weight
     "no_ac": {"ac_weight_generator": 0.0, "ac_weight_critic": 0.0},  # projection conditioning only
-    "no_ema": {"ema_decay": 0.0},                                    # samples from G itself
-    "paper_lr": {"lr": 1e-4},                                        # the paper's WGAN-GP learning rate
-    "batch_64": {"batch_size": 64},                                  # the calibration run's batch
+    "no_ema": {"ema_decay": 0.0},  # samples from G itself
+    "paper_lr": {"lr": 1e-4},  # the paper's WGAN-GP learning rate
+    "batch_64": {"batch_size": 64},  # the calibration run's batch
 }
 
 
@@ -51,39 +53,50 @@ def main(argv=None):
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
-    p = Params.load()
-    generator, critic = gc.architecture(p, args.arch)
-    base = gc.train_config(p, args.method)
-    x, y = data.load_pixels("data/raw", "train")
-    model = gc.load_judge()
+    p = params.load()
+    arch = p.gan.architectures[args.arch]
+    generator, critic = arch.generator.dump(), arch.critic.dump()
+    base = TrainConfig.from_params(args.method, p.gan.methods[args.method], p.gan.train)
+    x, y = data.load_pixels(paths.RAW, "train")
+    model = load_model(judge.Judge, paths.JUDGE_MODEL, "train_judge")
     held = np.random.default_rng(0).choice(len(x), 10_000, replace=False)
     reference = judge.Reference(model, x[held], y[held])
     labels = torch.arange(nets.N_CLASSES).repeat_interleave(args.per_class)
 
     rows = []
     for name in args.variants:
-        cfg = {**base, **VARIANTS[name], "iterations": args.iterations,
-               "grid_every": args.iterations, "log_every": args.iterations}
-        cfg["failure"] = {**cfg.get("failure", {}), "warmup": args.iterations + 1}  # score every run as it is
+        failure = base.failure.model_copy(update={"warmup": args.iterations + 1})  # score every run as it is
+        change = {"iterations": args.iterations, "grid_every": args.iterations, "log_every": args.iterations}
+        cfg = dataclasses.replace(base, **VARIANTS[name], **change, failure=failure)
         start = time.perf_counter()
-        result = gan_train.train(torch.from_numpy(x), torch.from_numpy(y), generator, critic,
-                                 gan_train.TrainConfig(**cfg), progress=False)
+        result = gan_train.train(torch.from_numpy(x), torch.from_numpy(y), generator, critic, cfg, progress=False)
         seconds = time.perf_counter() - start
         samples = nets.sample(result.generator, labels, torch.Generator().manual_seed(1234))
         scores = judge.report(model, samples, labels.numpy(), reference)
-        rows.append({"variant": name, "change": json.dumps(VARIANTS[name]) if VARIANTS[name] else "-",
-                     "seconds": round(seconds, 1), "judge_accuracy": round(scores["judge_accuracy"], 4),
-                     "frechet_distance": round(scores["frechet_distance"], 2),
-                     "diversity": round(scores["diversity"], 3)})
+        rows.append(
+            {
+                "variant": name,
+                "change": json.dumps(VARIANTS[name]) if VARIANTS[name] else "-",
+                "seconds": round(seconds, 1),
+                "judge_accuracy": round(scores["judge_accuracy"], 4),
+                "frechet_distance": round(scores["frechet_distance"], 2),
+                "diversity": round(scores["diversity"], 3),
+            }
+        )
         print(pd.DataFrame(rows[-1:]).to_string(index=False, header=len(rows) == 1), flush=True)
 
     table = pd.DataFrame(rows)
-    print(f"\n{args.arch}-{args.method}, {args.iterations} generator iterations each, "
-          f"{args.per_class} samples per class, reference: 10,000 training images\n")
+    print(
+        f"\n{args.arch}-{args.method}, {args.iterations} generator iterations each, "
+        f"{args.per_class} samples per class, reference: 10,000 training images\n"
+    )
     print(table.to_markdown(index=False))
     if args.json:
-        args.json.write_text(json.dumps({"arch": args.arch, "method": args.method, "iterations": args.iterations,
-                                         "rows": rows}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {"arch": args.arch, "method": args.method, "iterations": args.iterations, "rows": rows}, indent=2
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -29,18 +29,16 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from genstudy import augment, data, features, svm, vae  # noqa: E402
-from stages.common import Params  # noqa: E402
-from stages.fit_svm import read_params as svm_params  # noqa: E402
-from stages.train_vae import read_params as vae_params  # noqa: E402
+from genstudy.pipeline import params  # noqa: E402
 
 # VAE training variants: params.yaml's vae section with these keys set (epochs come from --snapshots).
 VARIANTS = {
-    "free_bits_1": {"free_bits": 1.0},                            # the default before this comparison
+    "free_bits_1": {"free_bits": 1.0},  # the default before this comparison
     "free_bits_1.5": {"free_bits": 1.5},
-    "free_bits_2": {"free_bits": 2.0},                            # the default after it
+    "free_bits_2": {"free_bits": 2.0},  # the default after it
     "free_bits_3": {"free_bits": 3.0},
     "cosine_lr": {"free_bits": 1.0, "lr_schedule": "cosine"},
-    "free_bits_2_seed_1": {"free_bits": 2.0, "seed": 1},          # a second VAE, for an ensemble of two
+    "free_bits_2_seed_1": {"free_bits": 2.0, "seed": 1},  # a second VAE, for an ensemble of two
 }
 
 
@@ -63,9 +61,13 @@ def train_snapshots(cfg, x, snapshots, cache: Path, name: str):
         if row["epoch"] in paths:
             with torch.no_grad():
                 model.eval()
-                mu, logvar = zip(*(model.encode(x[i:i + 2000]) for i in range(0, len(x), 2000)))
-            np.savez(paths[row["epoch"]], mu=torch.cat(mu).numpy(), sigma=torch.cat(logvar).mul(0.5).exp().numpy(),
-                     test_elbo=row["test_elbo"])
+                mu, logvar = zip(*(model.encode(x[i : i + 2000]) for i in range(0, len(x), 2000)))
+            np.savez(
+                paths[row["epoch"]],
+                mu=torch.cat(mu).numpy(),
+                sigma=torch.cat(logvar).mul(0.5).exp().numpy(),
+                test_elbo=row["test_elbo"],
+            )
             torch.save(model.state_dict(), paths[row["epoch"]].with_suffix(".pt"))
 
     start = time.time()
@@ -77,9 +79,21 @@ def train_snapshots(cfg, x, snapshots, cache: Path, name: str):
     return paths
 
 
-FEATURES = ["mu", "mu_snr", "mu:flip", "mu:shift", "mu:flip,shift", "mu_snr:shift", "mu:shift,diagonal",
-            "mu:shift,shift2", "mu:shift,diagonal,shift2", "mu:shift,rotate", "mu:shift,zoom", "mu:shift,rotate,zoom",
-            "mu:rotate,zoom"]
+FEATURES = [
+    "mu",
+    "mu_snr",
+    "mu:flip",
+    "mu:shift",
+    "mu:flip,shift",
+    "mu_snr:shift",
+    "mu:shift,diagonal",
+    "mu:shift,shift2",
+    "mu:shift,diagonal,shift2",
+    "mu:shift,rotate",
+    "mu:shift,zoom",
+    "mu:shift,rotate,zoom",
+    "mu:rotate,zoom",
+]
 
 
 def feature_map(kind: str, mu, sigma):
@@ -107,39 +121,66 @@ def score(F, y, val, counts, seeds, svm_cfg, copies_of=lambda idx: None, transdu
         for s in seeds:
             idx = data.balanced_subset(y, n, s)
             copies = copies_of(idx)
-            model, chosen = svm.select(F[idx], y[idx], kernel=svm_cfg["kernel"], Cs=svm_cfg["C"],
-                                       gamma_factors=svm_cfg["gamma_factors"], standardize=False,
-                                       folds=svm_cfg["cv_folds"], seed=s, copies=copies)
+            model, chosen = svm.select(
+                F[idx],
+                y[idx],
+                kernel=svm_cfg["kernel"],
+                Cs=svm_cfg["C"],
+                gamma_factors=svm_cfg["gamma_factors"],
+                standardize=False,
+                folds=svm_cfg["cv_folds"],
+                seed=s,
+                copies=copies,
+            )
             fits = {"svm": model}
-            rest = np.setdiff1d(np.arange(len(y)), np.concatenate([idx, val]))   # unlabelled, outside validation
+            rest = np.setdiff1d(np.arange(len(y)), np.concatenate([idx, val]))  # unlabelled, outside validation
             for pool, keep in transductive:
                 unlabelled = F[np.sort(np.random.default_rng(s).choice(rest, pool, replace=False))]
                 fits[f"transductive pool={pool} keep={keep}"] = svm.transduce(
-                    model, F[idx], y[idx], unlabelled, copies=copies, keep=keep,
-                    n_neighbors=svm_cfg["transductive"]["n_neighbors"], alpha=svm_cfg["transductive"]["alpha"])[0]
+                    model,
+                    F[idx],
+                    y[idx],
+                    unlabelled,
+                    copies=copies,
+                    keep=keep,
+                    n_neighbors=svm_cfg["transductive"]["n_neighbors"],
+                    alpha=svm_cfg["transductive"]["alpha"],
+                )[0]
             for method, fitted in fits.items():
-                rows.append({"n": n, "seed": s, "method": method, "cv_accuracy": chosen["cv_accuracy"],
-                             "validation_accuracy": float((fitted.predict(F[val]) == y[val]).mean())})
+                rows.append(
+                    {
+                        "n": n,
+                        "seed": s,
+                        "method": method,
+                        "cv_accuracy": chosen["cv_accuracy"],
+                        "validation_accuracy": float((fitted.predict(F[val]) == y[val]).mean()),
+                    }
+                )
     return rows
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variants", nargs="+", default=["defaults"], choices=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", default=["free_bits_2"], choices=list(VARIANTS))
     parser.add_argument("--snapshots", nargs="+", type=int, default=None, help="epochs (default: vae.epochs)")
     parser.add_argument("--counts", nargs="+", type=int, default=[100, 1000])
     parser.add_argument("--features", nargs="+", default=["mu", "mu_snr"], choices=FEATURES)
-    parser.add_argument("--transductive", nargs="*", default=[], metavar="POOL:KEEP",
-                        help="also score the transductive refit with this pool size and kept fraction")
+    parser.add_argument(
+        "--transductive",
+        nargs="*",
+        default=[],
+        metavar="POOL:KEEP",
+        help="also score the transductive refit with this pool size and kept fraction",
+    )
     parser.add_argument("--cache", type=Path, default=Path("bench/out"))
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
-    p = Params.load()
-    base, svm_cfg = vae_params(p), svm_params(p, "m1")
-    seeds = p.list("labels.seeds")
+    p = params.load()
+    base, svm_cfg = p.vae.dump(), {**p.svm.dump(), "transductive": p.svm.m1.transductive.dump()}
+    seeds = p.labels.seeds
     x, y = data.load_pixels("data/raw", "train")
-    val = validation_split(y, p.list("labels.counts"), seeds)
+    val = validation_split(y, p.labels.counts, seeds)
     args.cache.mkdir(parents=True, exist_ok=True)
     snapshots = args.snapshots or [base["epochs"]]
     transductive = [(int(a), float(b)) for a, b in (t.split(":") for t in args.transductive)]
@@ -153,15 +194,32 @@ def main(argv=None):
                 transform, F = feature_map(kind, mu, sigma)
                 copies_of = lambda idx: augmented(kind, path.with_suffix(".pt"), cfg, x, idx, transform)  # noqa: E731
                 for r in score(F, y, val, args.counts, seeds, svm_cfg, copies_of, transductive):
-                    table.append({"variant": name, "epoch": epoch, "features": kind, "dims": F.shape[1],
-                                  "train_slice_elbo": elbo, **r})
+                    table.append(
+                        {
+                            "variant": name,
+                            "epoch": epoch,
+                            "features": kind,
+                            "dims": F.shape[1],
+                            "train_slice_elbo": elbo,
+                            **r,
+                        }
+                    )
             summary = pd.DataFrame(table).query("variant == @name and epoch == @epoch")
-            print(summary.groupby(["features", "method", "n"])[["cv_accuracy", "validation_accuracy"]].mean().round(4),
-                  flush=True)
+            print(
+                summary.groupby(["features", "method", "n"])[["cv_accuracy", "validation_accuracy"]].mean().round(4),
+                flush=True,
+            )
     df = pd.DataFrame(table)
-    out = df.groupby(["variant", "epoch", "features", "method", "n"]).agg(
-        train_slice_elbo=("train_slice_elbo", "first"), cv=("cv_accuracy", "mean"),
-        validation=("validation_accuracy", "mean"), validation_std=("validation_accuracy", "std")).round(4)
+    out = (
+        df.groupby(["variant", "epoch", "features", "method", "n"])
+        .agg(
+            train_slice_elbo=("train_slice_elbo", "first"),
+            cv=("cv_accuracy", "mean"),
+            validation=("validation_accuracy", "mean"),
+            validation_std=("validation_accuracy", "std"),
+        )
+        .round(4)
+    )
     print(out.reset_index().to_markdown(index=False))
     if args.json:
         args.json.write_text(json.dumps(table, indent=1))

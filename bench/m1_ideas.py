@@ -34,12 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.compare_m1 import VARIANTS, train_snapshots, validation_split  # noqa: E402
 from genstudy import augment, data, features, svm, vae  # noqa: E402
-from stages.common import Params  # noqa: E402
-from stages.fit_svm import read_params as svm_params  # noqa: E402
-from stages.train_vae import read_params as vae_params  # noqa: E402
+from genstudy.pipeline import params  # noqa: E402
 
-IDEAS = ("tta", "wide_grid", "std_all", "pca_white", "posterior", "repeated_cv", "log_sigma", "two_vaes",
-         "shifted_vae")
+IDEAS = ("tta", "wide_grid", "std_all", "pca_white", "posterior", "repeated_cv", "log_sigma", "two_vaes", "shifted_vae")
 MOVES = augment.SHIFTS["shift"]
 
 
@@ -54,7 +51,7 @@ class RandomlyShifted:
 
     def __getitem__(self, idx):
         batch = self.images[idx].reshape(-1, 28, 28)
-        choice = torch.randint(len(MOVES) + 1, (len(batch),), generator=self.g)   # 0: not moved
+        choice = torch.randint(len(MOVES) + 1, (len(batch),), generator=self.g)  # 0: not moved
         out = batch.clone()
         for j, (dy, dx) in enumerate(MOVES, start=1):
             out[choice == j] = augment._shift(batch[choice == j], dy, dx)
@@ -104,9 +101,18 @@ def shifted_vae(cfg, x, cache: Path) -> Path:
 
 
 def fit(F, y, idx, copies, s_cfg, seed, Cs=None, gamma_factors=None):
-    return svm.select(F[idx], y[idx], kernel=s_cfg["kernel"], Cs=Cs or s_cfg["C"],
-                      gamma_factors=gamma_factors or s_cfg["gamma_factors"], standardize=False,
-                      folds=s_cfg["cv_folds"], seed=seed, copies=copies, n_jobs=-1)[0]
+    return svm.select(
+        F[idx],
+        y[idx],
+        kernel=s_cfg["kernel"],
+        Cs=Cs or s_cfg["C"],
+        gamma_factors=gamma_factors or s_cfg["gamma_factors"],
+        standardize=False,
+        folds=s_cfg["cv_folds"],
+        seed=seed,
+        copies=copies,
+        n_jobs=-1,
+    )[0]
 
 
 def accuracy(decision, model, y):
@@ -126,8 +132,7 @@ def scores(idea, enc, x, y, idx, val, s_cfg, seed, extra, base, copies):
         decision = base.decision_function(F[val]) + sum(base.decision_function(shifts[:, j]) for j in range(4))
         row["tta"] = accuracy(decision, base, y[val])
     elif idea == "wide_grid":
-        m = fit(F, y, idx, copies, s_cfg, seed, [0.1, 0.3, 1, 3, 10, 30, 100],
-                [0.03, 0.1, 0.3, 1, 3])
+        m = fit(F, y, idx, copies, s_cfg, seed, [0.1, 0.3, 1, 3, 10, 30, 100], [0.03, 0.1, 0.3, 1, 3])
         row[idea] = float((m.predict(F[val]) == y[val]).mean())
     elif idea in ("std_all", "pca_white"):
         scale = (lambda f: f / F.std(0)) if idea == "std_all" else PCA(whiten=True, random_state=0).fit(F).transform
@@ -143,7 +148,8 @@ def scores(idea, enc, x, y, idx, val, s_cfg, seed, extra, base, copies):
     elif idea == "repeated_cv":
         original = svm.StratifiedKFold
         svm.StratifiedKFold = lambda k, shuffle, random_state: RepeatedStratifiedKFold(
-            n_splits=k, n_repeats=10, random_state=random_state)
+            n_splits=k, n_repeats=10, random_state=random_state
+        )
         try:
             m = fit(F, y, idx, copies, s_cfg, seed)
         finally:
@@ -163,7 +169,8 @@ def scores(idea, enc, x, y, idx, val, s_cfg, seed, extra, base, copies):
         m = fit(both, y, idx, copies, s_cfg, seed)
         row["two VAEs, features concatenated"] = float((m.predict(both[val]) == y[val]).mean())
         row["two VAEs, decisions averaged"] = accuracy(
-            base.decision_function(F[val]) + m2.decision_function(F2[val]), base, y[val])
+            base.decision_function(F[val]) + m2.decision_function(F2[val]), base, y[val]
+        )
     elif idea == "shifted_vae":
         other = extra["shifted"]
         G = other.train_features()
@@ -179,10 +186,10 @@ def main(argv=None):
     parser.add_argument("--cache", type=Path, default=Path("bench/out"))
     args = parser.parse_args(argv)
 
-    p = Params.load()
-    cfg, s_cfg, seeds = vae_params(p), svm_params(p, "m1"), p.list("labels.seeds")
+    p = params.load()
+    cfg, s_cfg, seeds = p.vae.dump(), {**p.svm.dump(), "transductive": p.svm.m1.transductive.dump()}, p.labels.seeds
     x, y = data.load_pixels("data/raw", "train")
-    val = validation_split(y, p.list("labels.counts"), seeds)
+    val = validation_split(y, p.labels.counts, seeds)
     args.cache.mkdir(parents=True, exist_ok=True)
     X = torch.from_numpy(x)
     snapshot = lambda name: train_snapshots({**cfg, **VARIANTS[name]}, X, [cfg["epochs"]], args.cache, name)  # noqa: E731
@@ -198,8 +205,15 @@ def main(argv=None):
             idx = data.balanced_subset(y, n, s)
             copies = enc.shifted(x[idx])
             base = fit(F, y, idx, copies, s_cfg, s)
-            rows.append({"idea": "default", "n": n, "seed": s, "row": "default",
-                         "validation_accuracy": float((base.predict(F[val]) == y[val]).mean())})
+            rows.append(
+                {
+                    "idea": "default",
+                    "n": n,
+                    "seed": s,
+                    "row": "default",
+                    "validation_accuracy": float((base.predict(F[val]) == y[val]).mean()),
+                }
+            )
             for idea in args.ideas:
                 for name, acc in scores(idea, enc, x, y, idx, val, s_cfg, s, extra, base, copies).items():
                     rows.append({"idea": idea, "n": n, "seed": s, "row": name, "validation_accuracy": acc})

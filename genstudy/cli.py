@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from genstudy.data import parse_label
+from genstudy.gan import METHODS
 
 MAX_IMAGES = 10_000
 FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
@@ -109,7 +110,7 @@ def main(argv=None) -> int:
         "--checkpoint", help="a GAN file written by train_gan (models/gan/ARCH-METHOD.pt); works from any directory"
     )
     gen.add_argument("--arch", help="inside the repository: the architecture preset of the trained run")
-    gen.add_argument("--method", help="inside the repository: dcgan, wgan or wgan_gp")
+    gen.add_argument("--method", choices=METHODS, help="inside the repository: the method of the trained run")
     gen.add_argument(
         "--label",
         help="class name (Dress, 'Ankle boot', T-shirt) or index 0-9; omitted: n images of every class, one row each",

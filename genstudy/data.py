@@ -26,7 +26,7 @@ FILES = {
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 
-# MD5 of the uncompressed IDX files (shared/DESIGN.md, section 3).
+# MD5 of the uncompressed IDX files of the official releases (Debian re-gzips them: only the content compares).
 MD5 = {
     "fashion_mnist": {
         "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",

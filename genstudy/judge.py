@@ -1,7 +1,7 @@
 """The judge: a Fashion-MNIST CNN classifier that scores generated images.
 
 No Inception weights can be downloaded here, so samples are judged by a classifier
-trained in the pipeline (shared/DESIGN.md section 5):
+trained in the pipeline:
 - Frechet distance between Gaussians fitted to the judge's penultimate features of
   samples and of real test images (FID with a domain feature extractor; not comparable
   to Inception FIDs in the literature);

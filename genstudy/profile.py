@@ -9,8 +9,6 @@ import json
 import sys
 from pathlib import Path
 
-import yaml
-
 from genstudy.pipeline import params
 from genstudy.pipeline.stage import StageError, main
 
@@ -20,7 +18,7 @@ def overrides(name: str, base: dict, directory: Path = Path("profiles")) -> list
     if not path.exists():
         known = ", ".join(sorted(p.stem for p in directory.glob("*.yaml")))
         raise StageError(f"no profile {name!r}: {path} does not exist; known profiles: {known}")
-    profile = yaml.safe_load(path.read_text()) or {}
+    profile = params.read_yaml(path)
     merged, args = copy.deepcopy(base), []
     for key, value in profile.items():
         node, *parents = merged, *key.split(".")[:-1]
@@ -43,7 +41,7 @@ def run(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
         raise StageError("usage: python -m genstudy.profile NAME (a file profiles/NAME.yaml)")
-    print(" ".join(overrides(argv[0], yaml.safe_load(Path(params.PARAMS_FILE).read_text()))))
+    print(" ".join(overrides(argv[0], params.read_yaml(params.PARAMS_FILE))))
 
 
 if __name__ == "__main__":

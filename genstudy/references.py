@@ -1,4 +1,4 @@
-"""Published figures the study compares against (shared/DESIGN.md, sections 4-5). Literature, not results."""
+"""Published figures the study compares against (the papers, public Fashion-MNIST results): literature, not results."""
 
 LABEL_COUNTS = (100, 600, 1000, 3000)
 

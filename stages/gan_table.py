@@ -37,7 +37,7 @@ def run():
                 for r in runs.itertuples()
             },
             "reference": {k: v for k, v in reference.items() if not isinstance(v, dict)},
-            "issue3_bar": check,
+            "gan_bar": check,
         }
         write_json(paths.GAN_SUMMARY, summary)
         with atomic_path(paths.GAN_TABLE_CSV) as tmp:

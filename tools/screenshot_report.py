@@ -69,8 +69,10 @@ def browser() -> str:
     for name in BROWSERS:
         if shutil.which(name):
             return shutil.which(name)
-    print(f"error: no headless browser found (tried {', '.join(BROWSERS)}); on Debian: apt-get install chromium",
-          file=sys.stderr)
+    print(
+        f"error: no headless browser found (tried {', '.join(BROWSERS)}); on Debian: apt-get install chromium",
+        file=sys.stderr,
+    )
     sys.exit(2)
 
 
@@ -79,8 +81,12 @@ def probe(exe: str, page: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "probe.html"
         copy.write_text(page.replace("</body>", PROBE + "</body>", 1))
-        dom = subprocess.run([exe, *FLAGS, "--virtual-time-budget=20000", "--dump-dom", copy.as_uri()],
-                             capture_output=True, text=True, timeout=300).stdout
+        dom = subprocess.run(
+            [exe, *FLAGS, "--virtual-time-budget=20000", "--dump-dom", copy.as_uri()],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        ).stdout
     match = re.search(r'data-probe="([^"]*)"', dom)
     if not match:
         raise SystemExit("error: the page's load event never ran in Chromium (no probe result in the DOM)")
@@ -107,15 +113,28 @@ def main(argv=None) -> int:
     problems += [f"image '{alt}' did not render in Chromium" for alt in found["broken"]]
     height = min(found["height"], args.max_height)
     out = Path(args.out).resolve()
-    subprocess.run([exe, *FLAGS, f"--screenshot={out}", f"--window-size={args.width},{height}",
-                    "--virtual-time-budget=20000", path.resolve().as_uri()],
-                   capture_output=True, text=True, timeout=300, check=True)
+    subprocess.run(
+        [
+            exe,
+            *FLAGS,
+            f"--screenshot={out}",
+            f"--window-size={args.width},{height}",
+            "--virtual-time-budget=20000",
+            path.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     if not out.exists():
         problems.append(f"Chromium wrote no screenshot to {out}")
     for p in problems:
         print(f"error: {p}", file=sys.stderr)
-    print(f"{path}: {total} images embedded, {total - len(found['broken'])} rendered in Chromium; page height "
-          f"{found['height']} px; screenshot {args.width}x{height} -> {args.out}")
+    print(
+        f"{path}: {total} images embedded, {total - len(found['broken'])} rendered in Chromium; page height "
+        f"{found['height']} px; screenshot {args.width}x{height} -> {args.out}"
+    )
     return 1 if problems else 0
 
 

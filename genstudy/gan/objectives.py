@@ -1,4 +1,4 @@
-"""The three GAN objectives of Gulrajani et al. (2017), Section 5 / shared/DESIGN.md section 5.
+"""The three GAN objectives of Gulrajani et al. (2017), Section 5.
 
 dcgan    non-saturating GAN (Goodfellow et al. 2014): D minimises BCE on real=1, fake=0
          (critic outputs are logits); G minimises -log D(G(z)), not log(1 - D(G(z))).

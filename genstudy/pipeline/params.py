@@ -10,6 +10,7 @@ import atexit
 import difflib
 import json
 import os
+import re
 import sys
 import types
 import typing
@@ -22,7 +23,29 @@ from genstudy import schema
 from genstudy.pipeline.stage import StageError
 
 PARAMS_FILE = "params.yaml"
+
+
+class YamlLoader(yaml.SafeLoader):
+    """YAML 1.2 numbers: `5e-05` is a float (PyYAML's YAML 1.1 rules read it as a string, and DVC
+    writes floats that way when `dvc exp run -S` sets them)."""
+
+
+YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^(?:[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?|\.[0-9_]+(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+
+
+def read_yaml(path) -> dict:
+    return yaml.load(Path(path).read_text(), Loader=YamlLoader) or {}
+
+
 READS_ENV = "GENSTUDY_PARAMS_READS"
+UNION_TAGS = {"str", "int", "float", "bool"}
 _reads: set[str] = set()
 
 
@@ -89,7 +112,7 @@ atexit.register(_write_reads)
 def load(file: str = PARAMS_FILE) -> View:
     """The validated params of `file`; StageError with key, value, what is allowed and the fix."""
     try:
-        data = yaml.safe_load(Path(file).read_text()) or {}
+        data = read_yaml(file)
     except FileNotFoundError:
         raise StageError(f"{file} not found: run stages from the repository root") from None
     except yaml.YAMLError as e:
@@ -101,7 +124,9 @@ def validate(data: dict, file: str = PARAMS_FILE) -> schema.Study:
     try:
         return schema.Study.model_validate(data)
     except ValidationError as e:
-        raise StageError(explain(e.errors()[0], file)) from None
+        # An unknown key first: a misspelt key is also reported missing under its right name.
+        errors = sorted(e.errors(), key=lambda error: error["type"] != "extra_forbidden")
+        raise StageError(explain(errors[0], file)) from None
 
 
 def fix(key: str, file: str) -> str:
@@ -110,12 +135,13 @@ def fix(key: str, file: str) -> str:
 
 def explain(error: dict, file: str = PARAMS_FILE) -> str:
     """One pydantic error as today's one-line message: key, bad value, what is allowed, the fix."""
-    loc = [str(part) for part in error["loc"]]
+    # Drop the member tags of union types (`report.labels.1.str`): they are not keys of params.yaml.
+    loc = [str(part) for part in error["loc"] if part not in UNION_TAGS]
     kind = error["type"]
     if kind == "extra_forbidden":
         key = ".".join(loc)
         near = difflib.get_close_matches(loc[-1], valid_names(loc[:-1]), n=1)
-        hint = f"; did you mean '{'.'.join(loc[:-1] + near)}'?" if near else ""
+        hint = f"; did you mean '{'.'.join(loc[:-1] + near)}'?" if near else "."
         return (
             f"{file}: unknown key '{key}'{hint} Fix: rename or remove it in {file} "
             f"(valid keys here: {', '.join(valid_names(loc[:-1]))})"
@@ -128,7 +154,8 @@ def explain(error: dict, file: str = PARAMS_FILE) -> str:
         key = ".".join(loc + [ctx["field"]])
         return f"{file}: {key} = {ctx['value']!r} is invalid; {ctx['allowed']}. {fix(key, file)}"
     key = ".".join(loc)
-    allowed = error["msg"].replace("Input should be", "it must be").replace("Value error, ", "")
+    allowed = error["msg"].replace("Input should be", "it must be").replace("List should have", "it must have")
+    allowed = allowed.replace(" after validation", "").replace("Value error, ", "")
     return f"{file}: {key} = {error.get('input')!r} is invalid; {allowed}. {fix(key, file)}"
 
 

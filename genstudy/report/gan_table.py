@@ -38,7 +38,7 @@ def collect(archs, methods) -> tuple[pd.DataFrame, dict]:
 
 
 def done_check(runs: pd.DataFrame, reference: dict) -> dict | None:
-    """Issue 3's bar: WGAN-GP of the better architecture (lower WGAN-GP Frechet distance)
+    """The study's GAN bar: WGAN-GP of the better architecture (lower WGAN-GP Frechet distance)
     has judge accuracy >= 0.85 and a Frechet distance below the VAE samples'."""
     gp = runs[runs.method == "wgan_gp"]
     if gp.empty:
@@ -81,7 +81,7 @@ def markdown(runs: pd.DataFrame, per_class: dict, reference: dict, check, datase
     ]
     if check:
         lines += [
-            f"Issue 3's bar (WGAN-GP of the better architecture, `{check['arch']}`: judge accuracy >= 0.85 "
+            f"The study's GAN bar (WGAN-GP of the better architecture, `{check['arch']}`: judge accuracy >= 0.85 "
             f"and Frechet distance below the VAE's): **{'met' if check['met'] else 'not met'}** "
             f"({check['judge_accuracy']:.4f}, {check['frechet_distance']:.3f} vs "
             f"{check['frechet_distance_vae_samples']:.3f}).",

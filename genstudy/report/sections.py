@@ -306,11 +306,11 @@ def gan_metrics_section(inp: Inputs, archs, methods) -> str:
     if absent:
         out.append(missing("the scores of some runs", absent))
     summary = inp.json("metrics/gan_summary.json")
-    bar = (summary or {}).get("issue3_bar")
+    bar = (summary or {}).get("gan_bar")
     if bar:
         out.append(
-            f"Issue 3's bar (WGAN-GP of the better architecture by its Fréchet distance, `{bar['arch']}`: "
-            f"judge accuracy at the bar of `stages/gan_table.py` and Fréchet distance below the VAE "
+            f"The study's GAN bar (WGAN-GP of the better architecture by its Fréchet distance, `{bar['arch']}`: "
+            f"judge accuracy at the bar of `genstudy/report/gan_table.py` and Fréchet distance below the VAE "
             f"samples'): "
             f"**{'met' if bar['met'] else 'not met'}** ({num(bar['judge_accuracy'], 4)}; "
             f"{num(bar['frechet_distance'], 2)} against {num(bar['frechet_distance_vae_samples'], 2)}).\n"
