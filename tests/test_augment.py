@@ -20,18 +20,18 @@ def test_shifts_move_every_pixel_by_one_and_keep_the_originals_out():
     copies = augment.copies(dot(10, 20), ["shift"])
     assert copies.shape == (1, 4, 784)
     assert where(copies[0]) == [(11, 20), (9, 20), (10, 21), (10, 19)]
-    assert torch.all(copies.sum(-1) == 1)                       # nothing lost, nothing added
+    assert torch.all(copies.sum(-1) == 1)  # nothing lost, nothing added
 
 
 def test_pixels_shifted_out_of_the_frame_are_dropped_and_zeros_come_in():
     copies = augment.copies(dot(0, 0), ["shift"])
-    assert copies[0, 1].sum() == 0 and copies[0, 3].sum() == 0   # moved up / left: off the image
+    assert copies[0, 1].sum() == 0 and copies[0, 3].sum() == 0  # moved up / left: off the image
     assert where(copies[0, [0, 2]]) == [(1, 0), (0, 1)]
 
 
 def test_flip_mirrors_and_with_shifts_the_mirror_is_shifted_too():
     copies = augment.copies(dot(5, 3), ["flip", "shift"])
-    assert copies.shape == (1, 9, 784)                           # mirror + 4 shifts of each
+    assert copies.shape == (1, 9, 784)  # mirror + 4 shifts of each
     assert where(copies[0])[:2] == [(5, 24), (6, 3)]
     assert (5 + 1, 24) in where(copies[0])
 

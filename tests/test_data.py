@@ -3,13 +3,15 @@
 import functools
 import gzip
 import http.server
+import re
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from genstudy import data
-from tests.conftest import write_tiny
+from tests.helpers.tiny_data import write_tiny
 
 
 @pytest.fixture
@@ -89,10 +91,28 @@ def test_unknown_dataset_is_refused(tmp_path):
         data.fetch_dataset("cifar", [], tmp_path)
 
 
-def test_real_checksums_are_of_uncompressed_content():
-    """Debian's re-gzipped files and the official ones share these: the IDX bytes' MD5s."""
-    assert data.MD5["fashion_mnist"]["train-images-idx3-ubyte"] == "f4a8712d7a061bf5bd6d2ca38dc4d50a"
-    assert set(data.MD5["mnist"]) == set(data.FILES.values())
+def test_every_dataset_has_one_md5_per_idx_file():
+    assert set(data.DATASETS) == {"fashion_mnist", "mnist"}
+    for dataset, checksums in data.MD5.items():
+        assert set(checksums) == set(data.FILES.values()), dataset
+        assert all(re.fullmatch(r"[0-9a-f]{32}", md5) for md5 in checksums.values()), dataset
+    every = [md5 for checksums in data.MD5.values() for md5 in checksums.values()]
+    assert len(set(every)) == len(every)  # no checksum copied from another file
+
+
+def test_checksums_are_of_the_uncompressed_idx_bytes(tiny_source, tmp_path):
+    """A gzipped and a plain copy of the same IDX files verify against the same checksums."""
+    source, checksums = tiny_source
+    for name, expected in checksums.items():
+        raw = gzip.decompress((source / f"{name}.gz").read_bytes())
+        assert data.md5(raw) == expected and data.md5((source / f"{name}.gz").read_bytes()) != expected
+    # Re-gzipped with other headers (as Debian's files are): the same content, the same checksums.
+    regz = tmp_path / "regz"
+    regz.mkdir()
+    for name in checksums:
+        raw = gzip.decompress((source / f"{name}.gz").read_bytes())
+        (regz / f"{name}.gz").write_bytes(gzip.compress(raw, compresslevel=1, mtime=12345))
+    assert set(data.fetch_dataset("tiny", [str(regz)], tmp_path / "out", checksums=checksums).values()) == {str(regz)}
 
 
 def test_truncated_idx_file_is_rejected(tiny_source, tmp_path):
@@ -106,9 +126,18 @@ def test_truncated_idx_file_is_rejected(tiny_source, tmp_path):
         data.read_idx(tmp_path / "missing")
 
 
-@pytest.mark.skipif(not (data.Path("/usr/share/datasets/fashion-mnist").is_dir()),
-                    reason="Debian's dataset-fashion-mnist is not installed")
-def test_debian_package_verifies_against_official_checksums():
-    name = data.FILES["train_labels"]
-    raw = data.fetch_file("/usr/share/datasets/fashion-mnist", name, data.MD5["fashion_mnist"][name])
-    assert len(raw) == 8 + 60000
+DEBIAN = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.mark.skipif(not DEBIAN.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_debian_package_verifies_against_the_official_checksums():
+    """Debian re-gzips the official files: the .gz bytes differ, the IDX content is the official one."""
+    n = {"train": 60000, "t10k": 10000}
+    sizes = {
+        name: (16 + 784 * n[name.split("-")[0]]) if "images" in name else (8 + n[name.split("-")[0]])
+        for name in data.FILES.values()
+    }
+    for name, expected in data.MD5["fashion_mnist"].items():
+        raw = data.fetch_file(str(DEBIAN), name, expected)
+        assert len(raw) == sizes[name] and data.md5(raw) == expected
+        assert data.md5((DEBIAN / f"{name}.gz").read_bytes()) != expected

@@ -6,7 +6,7 @@ import yaml
 from torch import nn
 
 from genstudy.gan import nets
-from tests.scratch import ROOT
+from tests.helpers.project import ROOT
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -34,11 +34,17 @@ def test_dcgan_preset_is_the_official_28x28_model_at_its_width():
     dim = spec["generator"]["filters"]
     deconvs = [m for m in g.modules() if isinstance(m, nn.ConvTranspose2d)]
     assert [(m.in_channels, m.out_channels, m.kernel_size) for m in deconvs] == [
-        (4 * dim, 2 * dim, (5, 5)), (2 * dim, dim, (5, 5)), (dim, 1, (5, 5))]
+        (4 * dim, 2 * dim, (5, 5)),
+        (2 * dim, dim, (5, 5)),
+        (dim, 1, (5, 5)),
+    ]
     assert g.stem.layer.out_features == 4 * 4 * 4 * dim
     convs = [m for m in d.modules() if isinstance(m, nn.Conv2d)]
     assert [(m.in_channels, m.out_channels, m.stride) for m in convs] == [
-        (1, dim, (2, 2)), (dim, 2 * dim, (2, 2)), (2 * dim, 4 * dim, (2, 2))]
+        (1, dim, (2, 2)),
+        (dim, 2 * dim, (2, 2)),
+        (2 * dim, 4 * dim, (2, 2)),
+    ]
     assert sum(isinstance(m, nets.ConditionalBatchNorm) for m in g.modules()) == 3
     assert sum(isinstance(m, nn.BatchNorm2d) for m in d.modules()) == 2  # none on the first layer
     assert sum(isinstance(m, nn.LeakyReLU) for m in d.modules()) == 3
@@ -49,7 +55,12 @@ def test_mlp_g_preset_is_four_hidden_relu_layers_of_512():
     g, _ = nets.build(spec["generator"], spec["critic"], z_dim=128, gradient_penalty=False)
     linears = [m for m in g.modules() if isinstance(m, nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [
-        (138, 512), (512, 512), (512, 512), (512, 512), (512, 784)]
+        (138, 512),
+        (512, 512),
+        (512, 512),
+        (512, 512),
+        (512, 784),
+    ]
     assert sum(isinstance(m, nn.ReLU) for m in g.modules()) == 4
     assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in g.modules())
 
@@ -69,8 +80,10 @@ def test_wgan_gp_critic_has_layer_norm_instead_of_batch_norm():
 def test_depth_adds_layers_and_keeps_shapes(depth):
     g = nets.Generator(z_dim=8, depth=depth, filters=4)
     d = nets.Critic(depth=depth, filters=4, norm="layer")
-    weight_layers = lambda m: sum(isinstance(k, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d))  # noqa: E731
-                                  for k in m.modules())
+
+    def weight_layers(module):
+        return sum(isinstance(k, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)) for k in module.modules())
+
     assert weight_layers(g) == depth
     assert weight_layers(d) == depth + 1  # the value head is one of the depth layers; + the classifier head
     x = g(torch.randn(3, 8), torch.tensor([0, 1, 2]))
@@ -91,8 +104,10 @@ def test_scaled_softplus_is_the_papers_formula():
 
 def test_the_label_changes_what_g_draws_and_what_the_critic_says():
     torch.manual_seed(0)
-    for generator in (nets.Generator(z_dim=8, filters=4), nets.Generator(z_dim=8, type="mlp", filters=16,
-                                                                           batch_norm=False)):
+    for generator in (
+        nets.Generator(z_dim=8, filters=4),
+        nets.Generator(z_dim=8, type="mlp", filters=16, batch_norm=False),
+    ):
         generator.eval()
         z = torch.randn(1, 8).repeat(2, 1)
         a, b = generator(z, torch.tensor([0, 7]))
@@ -100,7 +115,7 @@ def test_the_label_changes_what_g_draws_and_what_the_critic_says():
     d = nets.Critic(filters=4, projection=True).eval()
     x = torch.rand(1, 784).repeat(2, 1)
     values, logits = d(x, torch.tensor([0, 7]))
-    assert values[0] != values[1]          # the projection term
+    assert values[0] != values[1]  # the projection term
     assert torch.equal(logits[0], logits[1])  # the classifier sees only the image
 
 
@@ -131,8 +146,15 @@ def test_sample_is_reproducible_and_checkpoint_round_trips(tmp_path):
     assert torch.equal(a, nets.sample(g, labels, torch.Generator().manual_seed(3)))
     # the noise is drawn before batching: the batch size changes nothing beyond float rounding
     assert torch.allclose(a, nets.sample(g, labels, torch.Generator().manual_seed(3), batch_size=2), atol=1e-6)
-    torch.save({"generator_config": g.config(), "generator": g.state_dict(),
-                "critic_config": d.config(), "critic": d.state_dict()}, tmp_path / "gan.pt")
+    torch.save(
+        {
+            "generator_config": g.config(),
+            "generator": g.state_dict(),
+            "critic_config": d.config(),
+            "critic": d.state_dict(),
+        },
+        tmp_path / "gan.pt",
+    )
     g2, d2 = nets.from_checkpoint(torch.load(tmp_path / "gan.pt", weights_only=True))
     assert torch.equal(nets.sample(g2, labels, torch.Generator().manual_seed(3)), a)
     assert torch.equal(d2(a, labels)[0], d.eval()(a, labels)[0])

@@ -20,9 +20,9 @@ def test_dcgan_losses_match_bce_and_are_non_saturating():
     expected_g = -torch.log(torch.sigmoid(fake)).mean()
     assert objectives.generator_loss("dcgan", fake).item() == pytest.approx(expected_g.item(), rel=1e-6)
     # where D confidently rejects a sample, the non-saturating gradient stays large
-    l = torch.tensor([-10.0], requires_grad=True)
-    objectives.generator_loss("dcgan", l).backward()
-    assert l.grad.abs().item() > 0.99
+    logit = torch.tensor([-10.0], requires_grad=True)
+    objectives.generator_loss("dcgan", logit).backward()
+    assert logit.grad.abs().item() > 0.99
 
 
 @pytest.mark.parametrize("method", ["wgan", "wgan_gp"])
@@ -44,7 +44,7 @@ def test_interpolation_uses_one_eps_per_sample():
     eps = torch.rand(4, generator=torch.Generator().manual_seed(0))
     for i in range(4):
         assert torch.allclose(x_hat[i], torch.full((1, 28, 28), eps[i].item()))  # constant within a sample
-    assert len(set(x_hat[:, 0, 0, 0].tolist())) == 4                             # different between samples
+    assert len(set(x_hat[:, 0, 0, 0].tolist())) == 4  # different between samples
 
 
 def test_gradient_penalty_of_a_linear_critic_is_hand_computed():

@@ -1,50 +1,31 @@
-"""The GAN stages run by DVC on tiny data in a scratch project: the architecture x method matrix end to end.
+"""The GAN stages run by DVC on tiny data in the shared study (tests/conftest.py): the architecture x method
+matrix end to end, per-item params, and MLflow.
 
-The matrix is both presets x {dcgan, wgan_gp} (the two most different objectives) to keep the test near two
-minutes: every stage costs seconds of process start and MLflow logging. WGAN's code paths are the same stages
-with other params, and tests/test_gan_train.py covers its loop."""
+The study's matrix is both presets x {dcgan, wgan_gp} (the two most different objectives): every stage costs
+seconds of process start and MLflow logging. WGAN's code paths are the same stages with other params, and
+tests/test_gan_train.py covers its loop."""
 
 import json
-import sqlite3
 
 import pytest
 import torch
-import yaml
 
-from tests.scratch import BIN, make_project, ran_stages, run
+from genstudy.gan import checkpoint
+from tests.helpers.project import ran_stages
+from tests.helpers.study import edited_params, mlflow_query, set_key, stale
 
 pytestmark = pytest.mark.slow
 
-METHODS = ("dcgan", "wgan_gp")
-RUNS = [f"{a}-{m}" for a in ("dcgan", "mlp_g") for m in METHODS]
+ARCHS, METHODS = ("dcgan", "mlp_g"), ("dcgan", "wgan_gp")
+RUNS = [f"{a}-{m}" for a in ARCHS for m in METHODS]
 
 
-def tiny_gan(params):
-    """Both presets and all three methods, shrunk to seconds; everything else as in params.yaml."""
-    params["judge"].update(width=8, features=16, epochs=2, batch_size=32, augment=False, min_test_accuracy=0.0)
-    gan = params["gan"]
-    gan["matrix"]["method"] = list(METHODS)
-    for preset in gan["architectures"].values():
-        preset["generator"]["filters"] = 4 if preset["generator"]["type"] == "conv" else 16
-        preset["critic"]["filters"] = 4
-    for method in gan["methods"].values():
-        method.update(iterations=6, critic_steps=min(method["critic_steps"], 2))
-    gan["train"].update(batch_size=16, z_dim=8, grid_every=3, log_every=2, checkpoint_every=2)
-    gan["train"]["failure"]["warmup"] = 1000
-    gan["evaluation"]["per_class"] = 10
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    project = make_project(tmp_path_factory.mktemp("scratch") / "project", edit=tiny_gan)
-    first = run(project, BIN / "dvc", "repro", "gan_table")
-    return project, first.stdout
-
-
-def test_matrix_runs_every_architecture_and_method(project):
-    project, output = project
-    assert ran_stages(output) == {"download", "train_vae", "train_judge", "gan_reference", "gan_table"} | {
-        f"{s}@{r}" for s in ("train_gan", "evaluate_gan") for r in RUNS}
+def test_matrix_runs_every_architecture_and_method(study):
+    project = study.path
+    gan_stages = {"train_judge", "gan_reference", "gan_table", "gan_figures"}
+    assert gan_stages | {f"{s}@{r}" for s in ("train_gan", "evaluate_gan") for r in RUNS} <= ran_stages(
+        study.first_output
+    )
     for r in RUNS:
         metrics = json.loads((project / f"metrics/gan/{r}.json").read_text())
         assert 0 <= metrics["judge_accuracy"] <= 1 and metrics["frechet_distance"] >= 0
@@ -52,11 +33,16 @@ def test_matrix_runs_every_architecture_and_method(project):
         assert 0 <= metrics["diversity"]
         weights = torch.load(project / f"models/gan/{r}.pt", weights_only=True)
         assert [weights["arch"], weights["method"]] == r.split("-")
+        assert weights["dataset"] == "tiny" and weights["class_names"] == [str(c) for c in range(10)]
+        loaded, g, _ = checkpoint.load(project / f"models/gan/{r}.pt")  # as `genstudy generate` loads it
+        assert loaded["seed"] == metrics["seed"] and g.z_dim == 8 and not g.training
         history = (project / f"metrics/gan/history/{r}.csv").read_text().splitlines()
         assert len(history) == 1 + 6 and history[0].startswith("iteration,")
         grids = sorted(p.name for p in (project / f"reports/figures/gan/{r}").iterdir())
         assert grids == ["grid_000003.png", "grid_000006.png", "losses.png"]
         assert not (project / f"checkpoints/gan/{r}.pt").exists()  # removed once the outputs are written
+        record = json.loads((project / f"metrics/gan/train/{r}.json").read_text())
+        assert (record["iterations"], record["attempts"], record["converged"]) == (6, 1, True)
     reference = json.loads((project / "metrics/gan/reference.json").read_text())
     assert {"frechet_distance_train_test", "judge_accuracy_test", "frechet_distance_vae_samples"} <= set(reference)
     table = (project / "reports/gan_table.md").read_text()
@@ -65,35 +51,38 @@ def test_matrix_runs_every_architecture_and_method(project):
     assert set(summary["runs"]) == set(RUNS)
 
 
-def test_editing_one_method_makes_only_its_trainings_stale(project):
-    """Per-item params: what `dvc repro` would rerun after an edit of gan.methods.wgan_gp (its evaluations and
-    the table follow from their changed inputs). The edit is undone afterwards."""
-    project, _ = project
-    params_file = project / "params.yaml"
-    original = params_file.read_text()
-    # Stages this fixture never ran (the report and its figures, the theory stages) are stale before
-    # the edit too: compare with the status before it.
-    before = set(json.loads(run(project, BIN / "dvc", "status", "--json").stdout))
-    params = yaml.safe_load(original)
-    params["gan"]["methods"]["wgan_gp"]["lr"] = 3e-4
-    params_file.write_text(yaml.safe_dump(params))
-    try:
-        status = json.loads(run(project, BIN / "dvc", "status", "--json").stdout)
-    finally:
-        params_file.write_text(original)
-    stale = {name for name in set(status) - before if name.startswith(("train_", "evaluate_gan", "gan_"))}
-    assert stale == {"train_gan@dcgan-wgan_gp", "train_gan@mlp_g-wgan_gp"}
-    assert "gan_figures" in before and "train_judge" not in before
-    assert "gan.methods.wgan_gp" in json.dumps(status["train_gan@dcgan-wgan_gp"])
+@pytest.mark.parametrize(
+    "key, value, declared, stale_runs",
+    [
+        # one method: its trainings
+        ("gan.methods.wgan_gp.lr", 3e-4, "gan.methods.wgan_gp", ["dcgan-wgan_gp", "mlp_g-wgan_gp"]),
+        # one preset: its trainings
+        ("gan.architectures.mlp_g.critic.filters", 8, "gan.architectures.mlp_g", ["mlp_g-dcgan", "mlp_g-wgan_gp"]),
+        # a shared setting: every training
+        ("gan.train.z_dim", 4, "gan.train.z_dim", RUNS),
+    ],
+)
+def test_an_edit_makes_only_the_trainings_that_read_it_stale(study, key, value, declared, stale_runs):
+    """Per-item params: what `dvc repro` would rerun after the edit (the evaluations and tables follow from
+    their changed inputs, so `dvc status` does not list them yet). The edit is undone afterwards."""
+    assert stale(study) == {}
+    with edited_params(study, lambda p: set_key(p, key, value)):
+        status = stale(study)
+    assert set(status) == {f"train_gan@{r}" for r in stale_runs}
+    assert all(declared in json.dumps(changes) for changes in status.values())
+    assert stale(study) == {}
 
 
-def test_mlflow_has_one_run_per_stage_with_curves_and_models(project):
-    project, _ = project
-    with sqlite3.connect(project / "mlflow.db") as db:
-        names = [row[0] for row in db.execute("select name from runs")]
-        curve = db.execute("select count(*) from metrics m join runs r on m.run_uuid = r.run_uuid "
-                           "where r.name = 'train_gan@dcgan-wgan_gp' and m.key = 'gradient_penalty'").fetchone()[0]
-    assert {f"train_gan@{r}" for r in RUNS} <= set(names) and names.count("train_gan@mlp_g-dcgan") == 1
+def test_mlflow_has_one_run_per_stage_with_curves_and_models(study):
+    project = study.path
+    names = [name for (name,) in mlflow_query(project, "select name from runs")]
+    curve = mlflow_query(
+        project,
+        "select count(*) from metrics m join runs r using (run_uuid) where r.name = ? and m.key = 'gradient_penalty'",
+        "train_gan@dcgan-wgan_gp",
+    )[0][0]
+    assert {f"train_gan@{r}" for r in RUNS} <= set(names)
+    assert all(names.count(f"train_gan@{r}") == 1 for r in RUNS)  # no test reruns a training
     assert curve == 6  # one value per generator iteration
     assert any((project / "mlartifacts").rglob("grid_000006.png"))
     assert len(list((project / "mlartifacts").rglob("MLmodel"))) >= 2 * len(RUNS) + 2  # G and D per run, judge, VAE

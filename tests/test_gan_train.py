@@ -1,5 +1,7 @@
-"""The GAN loop on tiny data: determinism, resume after an interruption or a kill, failure detection and restarts."""
+"""The GAN loop on tiny data: determinism, resume after an interruption or a kill, failure detection and
+restarts; the training config built from the params schema, and the device param."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -7,52 +9,19 @@ import textwrap
 
 import pytest
 import torch
+import yaml
+from pydantic import ValidationError
 
-from genstudy.data import FILES
+from genstudy import schema
 from genstudy.gan import objectives
 from genstudy.gan import train as gan_train
-from tests.conftest import tiny_arrays
-from tests.scratch import ROOT
+from genstudy.gan.checks import check_window, within_class_spread
+from genstudy.pipeline import loaders, params
+from genstudy.pipeline.stage import StageError
+from tests.helpers.gan import CRIT, FAILURE, GEN, METHODS, config, run, same_weights, tiny_data
+from tests.helpers.project import ROOT
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-GEN = {"type": "conv", "depth": 4, "filters": 4, "nonlinearity": "relu", "batch_norm": True}
-CRIT = {"depth": 4, "filters": 4, "nonlinearity": "leaky_relu", "norm": "batch"}
-
-
-METHODS = {"dcgan": dict(optimizer="adam", lr=2e-4, betas=(0.5, 0.999), critic_steps=1),
-           "wgan": dict(optimizer="rmsprop", lr=5e-5, critic_steps=2, clip=0.01),
-           "wgan_gp": dict(optimizer="adam", lr=1e-4, betas=(0.5, 0.9), critic_steps=2, gp_weight=10.0)}
-
-
-def tiny_data():
-    arrays = tiny_arrays()
-    x = torch.from_numpy(arrays[FILES["train_images"]].reshape(-1, 784)).float() / 255
-    return x, torch.from_numpy(arrays[FILES["train_labels"]]).long()
-
-
-def config(method="wgan_gp", **overrides):
-    failure = overrides.pop("failure", {})
-    kw = dict(method=method, iterations=12, batch_size=16, z_dim=8, seed=0, ema_decay=0.9, grid_every=5,
-              log_every=3, checkpoint_every=4, standing_samples=64,
-              failure=gan_train.FailureChecks(**{"warmup": 1000, **failure}))
-    return gan_train.TrainConfig(**{**kw, **METHODS[method], **overrides})
-
-
-def run(cfg, checkpoint=None, rows=None, grids=None, generator=GEN, critic=CRIT):
-    x, y = tiny_data()
-    return gan_train.train(x, y, generator, critic, cfg, checkpoint=checkpoint, progress=False,
-                           on_rows=(lambda r, a: rows.extend(r)) if rows is not None else None,
-                           on_grid=(lambda it, img: grids.append((it, img))) if grids is not None else None)
-
-
-def same_weights(a, b):
-    for module_a, module_b in ((a.generator, b.generator), (a.critic, b.critic)):
-        sa, sb = module_a.state_dict(), module_b.state_dict()
-        assert sa.keys() == sb.keys()
-        for k in sa:
-            assert torch.equal(sa[k], sb[k]), k
-    return True
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -63,8 +32,10 @@ def test_same_seed_same_numbers_and_rows_per_iteration(method):
     assert same_weights(a, b) and a.history == b.history
     assert [r["iteration"] for r in rows] == list(range(1, 13))  # every iteration reaches on_rows once
     expected = {"iteration", "d_loss", "g_loss", "d_class_loss", "g_class_loss"} | {
-        "dcgan": {"d_real_prob", "d_fake_prob"}, "wgan": {"wasserstein"},
-        "wgan_gp": {"wasserstein", "gradient_penalty"}}[method]
+        "dcgan": {"d_real_prob", "d_fake_prob"},
+        "wgan": {"wasserstein"},
+        "wgan_gp": {"wasserstein", "gradient_penalty"},
+    }[method]
     assert set(rows[0]) == expected
     assert a.failures == [] and a.converged and a.seed == 0
     if method == "wgan_gp":
@@ -99,8 +70,9 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path, meth
 
     x, y = tiny_data()
     with pytest.raises(Stop):
-        gan_train.train(x, y, GEN, CRIT, config(method), checkpoint=tmp_path / "ckpt.pt", on_rows=interrupt,
-                        progress=False)
+        gan_train.train(
+            x, y, GEN, CRIT, config(method), checkpoint=tmp_path / "ckpt.pt", on_rows=interrupt, progress=False
+        )
     assert torch.load(tmp_path / "ckpt.pt", weights_only=True)["iteration"] == 8
     rows, grids = [], []
     resumed = run(config(method), checkpoint=tmp_path / "ckpt.pt", rows=rows, grids=grids)
@@ -110,6 +82,7 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path, meth
     assert all(torch.allclose(a, b, atol=1 / 255) for (_, a), (_, b) in zip(grids, full_grids))
 
 
+@pytest.mark.slow
 def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path):
     """A separate process is SIGKILLed in the middle of training; the rerun resumes from its checkpoint."""
     checkpoint = tmp_path / "ckpt.pt"
@@ -119,7 +92,7 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path):
         torch.set_num_threads(1)  # as in this module: bit-identical results need the same thread count
         sys.path.insert(0, {str(ROOT)!r})
         from genstudy.gan import train as gan_train
-        from tests.test_gan_train import CRIT, GEN, config, tiny_data
+        from tests.helpers.gan import CRIT, GEN, config, tiny_data
 
         def kill(rows, attempt):
             if rows[-1]["iteration"] >= 10:
@@ -128,8 +101,13 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path):
         x, y = tiny_data()
         gan_train.train(x, y, GEN, CRIT, config(), checkpoint={str(checkpoint)!r}, on_rows=kill, progress=False)
     """)
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
-                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
     assert result.returncode == -9, result.stderr
     assert torch.load(checkpoint, weights_only=True)["iteration"] == 8
     resumed = run(config(), checkpoint=checkpoint)
@@ -174,9 +152,8 @@ def test_nan_in_every_attempt_gives_up_with_every_cause(monkeypatch):
 
 def test_collapse_checks_restart_then_keep_the_last_attempt():
     # An impossible diversity bar flags every attempt once the warm-up is over.
-    cfg = config("dcgan", iterations=12, failure={"warmup": 4, "check_every": 4, "patience": 2,
-                                                   "min_diversity": 100.0, "max_attempts": 2})
-    result = run(cfg)
+    failure = {"warmup": 4, "check_every": 4, "patience": 2, "min_diversity": 100.0, "max_attempts": 2}
+    result = run(config("dcgan", iterations=12, failure=failure))
     assert [f["iteration"] for f in result.failures] == [8, 8]  # checks at 4 and 8: two strikes
     assert [f["action"] for f in result.failures] == ["restarted", "kept: attempt limit reached"]
     assert all("mode collapse: within-class spread" in f["cause"] for f in result.failures)
@@ -184,8 +161,14 @@ def test_collapse_checks_restart_then_keep_the_last_attempt():
 
 
 def test_critic_classifier_collapse_check_needs_a_competent_classifier():
-    failure = {"warmup": 4, "check_every": 4, "patience": 1, "min_diversity": 0.0, "max_class_fraction": 0.0,
-               "max_attempts": 2}
+    failure = {
+        "warmup": 4,
+        "check_every": 4,
+        "patience": 1,
+        "min_diversity": 0.0,
+        "max_class_fraction": 0.01,  # below 1/10: the check fires whenever the classifier is a witness
+        "max_attempts": 2,
+    }
     result = run(config("wgan_gp", failure={**failure, "min_classifier_accuracy": 0.0}))
     assert "the critic's classifier" in result.failures[0]["cause"] and result.failures[0]["iteration"] == 4
     # A classifier no better than chance on real images is no witness: no failure.
@@ -193,36 +176,94 @@ def test_critic_classifier_collapse_check_needs_a_competent_classifier():
 
 
 def test_window_checks():
-    f = gan_train.FailureChecks(check_every=3, saturation_prob=0.05, critic_loss_limit=100)
+    f = gan_train.FailureChecks(**{**FAILURE, "check_every": 3, "saturation_prob": 0.05, "critic_loss_limit": 100})
     rows = lambda p, g, d=1.0: [{"d_fake_prob": p, "g_loss": g, "d_loss": d}] * 3  # noqa: E731
-    assert "discriminator saturated" in gan_train.check_window(rows(0.5, 2) + rows(0.01, 6), "dcgan", f)
-    assert gan_train.check_window(rows(0.5, 6) + rows(0.01, 2), "dcgan", f) is None   # G's loss falls
-    assert gan_train.check_window(rows(0.5, 2) + rows(0.3, 6), "dcgan", f) is None    # D not saturated
-    assert gan_train.check_window(rows(0.01, 2) + rows(0.01, 6), "wgan", f) is None   # DCGAN only
-    assert "critic loss blew up" in gan_train.check_window(rows(0.5, 2) + rows(0.5, 2, -500.0), "wgan_gp", f)
+    assert "discriminator saturated" in check_window(rows(0.5, 2) + rows(0.01, 6), "dcgan", f)
+    assert check_window(rows(0.5, 6) + rows(0.01, 2), "dcgan", f) is None  # G's loss falls
+    assert check_window(rows(0.5, 2) + rows(0.3, 6), "dcgan", f) is None  # D not saturated
+    assert check_window(rows(0.01, 2) + rows(0.01, 6), "wgan", f) is None  # DCGAN only
+    assert "critic loss blew up" in check_window(rows(0.5, 2) + rows(0.5, 2, -500.0), "wgan_gp", f)
 
 
 def test_within_class_spread():
     x = torch.tensor([[0.0, 0.0], [3.0, 4.0], [1.0, 1.0], [1.0, 1.0]])
     y = torch.tensor([0, 0, 1, 1])
-    assert gan_train.within_class_spread(x, y, n_classes=2) == pytest.approx((5.0 + 0.0) / 2)
+    assert within_class_spread(x, y, n_classes=2) == pytest.approx((5.0 + 0.0) / 2)
 
 
-@pytest.mark.parametrize("name, message", [("gpu", "use cpu, cuda, cuda:N or mps"),
-                                           ("cuda", "no CUDA device"), (3, "use cpu, cuda, cuda:N or mps")])
+# --- the config: from the params schema, no defaults of its own ------------------------------
+
+
+def committed():
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_config_from_params_takes_every_value_from_the_method_and_train_sections(method):
+    study = params.validate(committed())
+    m, t = getattr(study.gan.methods, method), study.gan.train
+    cfg = gan_train.TrainConfig.from_params(method, m, t)
+    assert (cfg.method, cfg.iterations, cfg.critic_steps, cfg.optimizer, cfg.lr) == (
+        method,
+        m.iterations,
+        m.critic_steps,
+        m.optimizer,
+        m.lr,
+    )
+    assert cfg.betas == (tuple(m.betas) if m.betas is not None else None)
+    assert cfg.clip == (m.clip if method == "wgan" else None)
+    assert cfg.gp_weight == (m.gp_weight if method == "wgan_gp" else None)
+    assert (cfg.ac_weight_critic, cfg.ac_weight_generator) == (m.ac_weight_critic, m.ac_weight_generator)
+    for key in ("batch_size", "z_dim", "seed", "ema_decay", "projection", "grid_every", "log_every"):
+        assert getattr(cfg, key) == getattr(t, key), key
+    assert cfg.checkpoint_every == t.checkpoint_every and cfg.failure == t.failure
+    assert gan_train.TrainConfig.from_params(method, m, t, iterations=3, seed=7).iterations == 3
+
+
+def test_config_from_the_stages_view_records_the_keys_a_training_reads(tmp_path):
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    p = params.load(str(tmp_path / "params.yaml"))
+    before = params.reads()
+    cfg = gan_train.TrainConfig.from_params("wgan", p.gan.methods["wgan"], p.gan.train)
+    read = params.reads() - before
+    assert {"gan.methods.wgan.clip", "gan.methods.wgan.lr", "gan.train.z_dim", "gan.train.failure"} <= read
+    assert not any(k.startswith(("gan.methods.dcgan", "gan.methods.wgan_gp", "gan.train.device")) for k in read)
+    assert isinstance(cfg.failure, schema.FailureChecks)
+
+
+def test_config_and_failure_checks_have_no_defaults_of_their_own():
+    with pytest.raises(TypeError, match="missing"):
+        gan_train.TrainConfig(method="wgan", iterations=3, critic_steps=1, optimizer="rmsprop", lr=1e-4)
+    with pytest.raises(ValidationError, match="probe_per_class"):
+        gan_train.FailureChecks(**{k: v for k, v in FAILURE.items() if k != "probe_per_class"})
+    with pytest.raises(ValidationError, match="warmup"):
+        gan_train.FailureChecks(**{**FAILURE, "warmup": -1})
+    with pytest.raises(ValueError, match="unknown GAN method 'lsgan'"):
+        dataclasses.replace(config("wgan_gp"), method="lsgan")
+    with pytest.raises(ValueError, match="unknown optimizer 'sgd'"):
+        dataclasses.replace(config("wgan_gp"), optimizer="sgd")
+
+
+# --- the device param --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, message", [("gpu", "use cpu, cuda, cuda:N or mps"), ("cuda", "no CUDA device"), ("tpu", "use cpu")]
+)
 def test_device_param_names_the_key_and_the_fix(name, message):
-    import yaml
-
-    from stages import gan_common
-    from stages.common import Params, StageError
-
     if name == "cuda" and torch.cuda.is_available():
         pytest.skip("this machine has CUDA: the param is valid here")
-    data = yaml.safe_load((ROOT / "params.yaml").read_text())
-    assert gan_common.device(Params(data)) == "cpu"  # the committed default
-    data["gan"]["train"]["device"] = name
-    with pytest.raises(StageError, match=f"gan.train.device = {name!r} is invalid; .*{message}"):
-        gan_common.device(Params(data))
+    assert params.validate(committed()).gan.train.device == "cpu"  # the committed default
+    assert loaders.device("cpu") == "cpu"
+    with pytest.raises(StageError, match=f"^params.yaml: gan.train.device = {name!r} is invalid; .*{message}.*Fix"):
+        loaders.device(name)
+
+
+def test_a_device_that_is_not_a_string_is_refused_by_the_schema():
+    data = committed()
+    data["gan"]["train"]["device"] = 3
+    with pytest.raises(StageError, match="gan.train.device = 3 is invalid; it must be a valid string"):
+        params.validate(data)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -7,7 +7,7 @@ from scipy import linalg
 
 from genstudy import judge
 from genstudy.data import FILES
-from tests.conftest import tiny_arrays
+from tests.helpers.tiny_data import tiny_arrays
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -41,7 +41,7 @@ def test_frechet_distance_of_a_set_with_itself_is_zero_and_a_shift_adds_its_squa
     assert abs(judge.frechet_distance(mu, cov, mu, cov)) < 1e-8
     shift = np.arange(8) / 4
     mu2, cov2 = judge.gaussian(f + shift)
-    assert judge.frechet_distance(mu, cov, mu2, cov2) == pytest.approx(np.sum(shift ** 2), rel=1e-6)
+    assert judge.frechet_distance(mu, cov, mu2, cov2) == pytest.approx(np.sum(shift**2), rel=1e-6)
 
 
 def test_accuracy_per_class_and_spread():
@@ -73,8 +73,20 @@ def train_tiny(seed=0):
     torch.manual_seed(seed)
     model = judge.Judge(width=8, features=16)
     # No augmentation: the tiny classes differ by a 2-pixel shift of their band.
-    history = judge.train(model, train_x, train_y, test_x, test_y, epochs=3, batch_size=32, lr=0.01,
-                          weight_decay=0.0, seed=seed, augment_images=False, progress=False)
+    history = judge.train(
+        model,
+        train_x,
+        train_y,
+        test_x,
+        test_y,
+        epochs=3,
+        batch_size=32,
+        lr=0.01,
+        weight_decay=0.0,
+        seed=seed,
+        augment_images=False,
+        progress=False,
+    )
     return model, history
 
 

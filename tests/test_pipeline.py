@@ -1,33 +1,32 @@
-"""The real stages, run by DVC on a tiny generated dataset in a scratch copy of the project."""
+"""The real stages run by DVC on tiny generated data, in the shared study (tests/conftest.py): the M1 half
+(labels, VAE, features, SVMs, table), what reruns after an edit, MLflow, the file layout, and bad input."""
 
 import json
 import shutil
-import sqlite3
 
+import pandas as pd
 import pytest
-import yaml
 
-from tests.scratch import BIN, make_project, ran_stages, run
+from genstudy.pipeline import paths
+from tests.helpers import dependencies
+from tests.helpers.project import BIN, ran_stages, read_params
+from tests.helpers.study import edited_params, mlflow_query, outputs, rerun_back, set_key, stale
 
 pytestmark = pytest.mark.slow
 
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    project = make_project(tmp_path_factory.mktemp("scratch") / "project")
-    first = run(project, BIN / "dvc", "repro", "m1_table")  # M1 and what it needs, nothing else
-    return project, first.stdout
+COUNTS = (20, 50)  # the tiny study's labels.counts (seed 0 only)
+SVM_STAGES = {f"{s}@{n}-0" for s in ("fit_svm_m1", "fit_svm_pixels") for n in COUNTS}
+M1_STAGES = {"download", "train_vae", "encode", "m1_table"} | SVM_STAGES | {f"sample_labels@{n}-0" for n in COUNTS}
+GAN_STAGES = ("train_judge", "train_gan", "evaluate_gan", "gan_reference", "gan_table", "gan_figures")
 
 
-def test_full_pipeline_builds_the_results_table(project):
-    project, output = project
-    expected = {"download", "train_vae", "encode", "m1_table"} | {
-        f"{s}@{n}-0" for s in ("sample_labels", "fit_svm_m1", "fit_svm_pixels") for n in (20, 50)}
-    assert ran_stages(output) == expected
+def test_the_m1_stages_build_the_results_table(study):
+    project = study.path
+    assert M1_STAGES <= ran_stages(study.first_output)
     table = json.loads((project / "metrics/m1.json").read_text())
     assert set(table) == {"m1", "m1_transductive", "raw_pixels"}
     for method in table.values():
-        assert set(method) == {"20", "50"}
+        assert set(method) == {str(n) for n in COUNTS}
         for cell in method.values():
             assert 0 <= cell["accuracy_mean"] <= 1
             assert cell["error_mean"] == pytest.approx(100 * (1 - cell["accuracy_mean"]), abs=0.01)
@@ -45,86 +44,131 @@ def test_full_pipeline_builds_the_results_table(project):
         assert fit["augment"] == ["shift"] and fit["training_points"] == 20 * 5
 
 
-def test_labels_are_balanced_and_nested(project):
-    project, _ = project
-    import pandas as pd
-
-    small = pd.read_csv(project / "data/labels/n20-seed0.csv")
-    large = pd.read_csv(project / "data/labels/n50-seed0.csv")
+def test_labels_are_balanced_and_nested(study):
+    small = pd.read_csv(study.path / "data/labels/n20-seed0.csv")
+    large = pd.read_csv(study.path / "data/labels/n50-seed0.csv")
     assert small["label"].value_counts().tolist() == [2] * 10
     assert set(small["index"]) < set(large["index"])
 
 
-def test_nothing_reruns_and_svm_params_rerun_only_svm_stages(project):
-    project, _ = project
-    assert ran_stages(run(project, BIN / "dvc", "repro", "m1_table").stdout) == set()
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["svm"]["C"] = [1, 10, 100]
-    (project / "params.yaml").write_text(yaml.safe_dump(params))
-    rerun = ran_stages(run(project, BIN / "dvc", "repro", "m1_table").stdout)
-    svm_stages = {f"{s}@{n}-0" for s in ("fit_svm_m1", "fit_svm_pixels") for n in (20, 50)}
-    # m1_table reruns only if some SVM's results changed; nothing upstream reruns.
-    assert svm_stages <= rerun <= svm_stages | {"m1_table"}
+def test_the_layout_of_paths_is_what_the_pipeline_writes(study):
+    """genstudy.pipeline.paths names every output and stage; dvc.yaml says the same in its own words."""
+    root, p = study.path, read_params(study.path)
+    files = [paths.RAW, paths.VAE_MODEL, paths.VAE_METRICS, paths.VAE_HISTORY, paths.VAE_FIGURES, paths.M1_FEATURES]
+    files += [paths.M1_SUMMARY, paths.M1_ACCURACY_CSV, paths.M1_TABLE, paths.M1_FIGURE, paths.JUDGE_MODEL]
+    files += [paths.JUDGE_METRICS, paths.JUDGE_HISTORY, paths.GAN_REFERENCE, paths.GAN_SUMMARY, paths.GAN_TABLE_CSV]
+    files += [paths.GAN_TABLE, paths.GAN_PER_CLASS_FIGURE, paths.GAN_OVERVIEW, paths.GAN_OVERVIEW_SUMMARY]
+    files += [paths.REPORT_MD, paths.REPORT_HTML, paths.REPORT_RECORD]
+    for n in p["labels"]["counts"]:
+        for seed in p["labels"]["seeds"]:
+            files.append(paths.labels(n, seed))
+            files += [
+                f(features, n, seed) for f in (paths.svm_metrics, paths.svm_model) for features in ("m1", "pixels")
+            ]
+    runs = [(a, m) for a in p["gan"]["matrix"]["arch"] for m in p["gan"]["matrix"]["method"]]
+    for arch, method in runs:
+        files += [paths.gan_model(arch, method), paths.gan_train_record(arch, method), paths.gan_history(arch, method)]
+        files += [paths.gan_metrics(arch, method), paths.gan_run_figures(arch, method)]
+        files.append(paths.gan_samples_grid(arch, method))
+        assert not (root / paths.gan_checkpoint(arch, method)).exists()  # removed once the outputs are written
+    for name in ("divergences", "sequence_cost", "gan2d"):
+        files += paths.theory(name)
+    assert [f for f in files if not (root / f).exists()] == []
+    # Every stage of dvc.yaml wrote its run record under the name paths.stage_name gives it.
+    stages = {st.name for st in dependencies.stages(root)}
+    assert {paths.stage_name("fit_svm_m1", 20, 0), paths.stage_name("train_gan", "mlp_g", "wgan_gp")} <= stages
+    assert {paths.stage_name(b, a, m) for b in ("train_gan", "evaluate_gan") for a, m in runs} <= stages
+    recorded = {json.loads(f.read_text())["stage"] for f in (root / paths.RUN_RECORDS).glob("*.json")}
+    assert recorded == stages - {"report"} and all((root / paths.run_record(s)).exists() for s in recorded)
 
 
-def test_same_params_same_metrics(project):
-    project, _ = project
-    before = {p: (project / p).read_bytes() for p in ("metrics/vae.json", "metrics/svm/m1-n50-seed0.json")}
-    run(project, BIN / "dvc", "repro", "--force", "--single-item", "train_vae", "encode", "fit_svm_m1@50-0")
+def test_nothing_reruns_and_an_svm_param_reruns_only_svm_stages_m1_table_and_the_report(study):
+    assert stale(study) == {}
+    assert ran_stages(study.dvc("repro").stdout) == set()
+    with edited_params(study, lambda p: set_key(p, "svm.C", [1, 10, 100])):
+        rerun = ran_stages(study.dvc("repro").stdout)
+    # m1_table reruns only if some SVM's results changed; the report reruns (new run records); nothing upstream.
+    assert SVM_STAGES | {"report"} <= rerun <= SVM_STAGES | {"m1_table", "report"}
+    assert not {s for s in rerun if s.split("@")[0] in GAN_STAGES}
+    # The study's own params again: at most the same stages rerun (DVC's run cache may restore them).
+    assert rerun_back(study) <= SVM_STAGES | {"m1_table", "report"}
+
+
+def test_same_params_same_outputs(study):
+    project = study.path
+    kept = ("metrics/vae.json", "models/vae.pt", "data/features/m1.npz", "metrics/svm/m1-n50-seed0.json")
+    before = {p: (project / p).read_bytes() for p in kept}
+    ran = ran_stages(study.dvc("repro", "--force", "--single-item", "train_vae", "encode", "fit_svm_m1@50-0").stdout)
+    assert ran == {"train_vae", "encode", "fit_svm_m1@50-0"}
     for path, content in before.items():
         assert (project / path).read_bytes() == content, path
+    # Only the report is stale (new run records); no stage that reads the unchanged outputs.
+    assert rerun_back(study) == {"report"}
 
 
-def test_mlflow_has_one_run_per_stage_execution(project):
-    project, _ = project
-    with sqlite3.connect(project / "mlflow.db") as db:
-        names = [row[0] for row in db.execute("select name from runs")]
-        params = db.execute("select count(*) from params p join runs r on p.run_uuid = r.run_uuid "
-                            "where r.name = 'train_vae'").fetchone()[0]
-        curve = db.execute("select count(*) from metrics m join runs r on m.run_uuid = r.run_uuid "
-                           "where r.name = 'train_vae' and m.key = 'test_elbo'").fetchone()[0]
-    assert {"download", "train_vae", "encode", "m1_table", "fit_svm_m1@20-0", "sample_labels@50-0"} <= set(names)
-    assert params >= 8 and curve >= 2
-    assert any((project / "mlartifacts").rglob("latent_map.png"))
+def test_mlflow_has_one_run_per_stage_execution(study):
+    names = [name for (name,) in mlflow_query(study.path, "select name from runs")]
+    params = mlflow_query(
+        study.path, "select count(*) from params p join runs r using (run_uuid) where r.name = ?", "train_vae"
+    )
+    curve = mlflow_query(
+        study.path,
+        "select count(*) from metrics m join runs r using (run_uuid) where r.name = ? and m.key = 'test_elbo'",
+        "train_vae",
+    )
+    assert M1_STAGES <= set(names)
+    assert params[0][0] >= 8 * names.count("train_vae") and curve[0][0] == 2 * names.count("train_vae")  # 2 epochs
+    assert any((study.path / "mlartifacts").rglob("latent_map.png"))
 
 
-@pytest.mark.parametrize("key, value, stage, message", [
-    ("vae.epochs", 0, "train_vae", "vae.epochs = 0 is invalid"),
-    ("vae.lr", -0.1, "train_vae", "vae.lr = -0.1 is invalid"),
-    ("svm.kernel", "cubic", "fit_svm", "svm.kernel = 'cubic' is invalid"),
-    ("data.dataset", "cifar", "download", "data.dataset = 'cifar' is invalid"),
-    ("vae.lr_schedule", "step", "train_vae", "vae.lr_schedule = 'step' is invalid"),
-    ("svm.augment.transforms", ["twist"], "fit_svm", "svm.augment.transforms = ['twist'] is invalid"),
-])
-def test_bad_params_stop_with_a_clear_message_and_keep_outputs(project, key, value, stage, message):
-    project, _ = project
-    params_file = project / "params.yaml"
-    original = params_file.read_text()
-    params = yaml.safe_load(original)
-    *parents, name = key.split(".")
-    node = params
-    for part in parents:
-        node = node[part]
-    node[name] = value
-    params_file.write_text(yaml.safe_dump(params))
-    outputs = {p: p.read_bytes() for p in (project / "metrics").rglob("*.json")}
-    try:
-        args = ["--features", "m1", "--n", "20", "--seed", "0"] if stage == "fit_svm" else []
-        result = run(project, BIN / "python", "-m", f"stages.{stage}", *args, check=False)
-    finally:
-        params_file.write_text(original)
+SVM_ARGS = ["--features", "m1", "--n", "20", "--seed", "0"]
+
+
+BAD_PARAMS = [
+    ("vae.epochs", 0, "train_vae", "params.yaml: vae.epochs = 0 is invalid; it must be greater than or equal to 1"),
+    ("vae.lr", -0.1, "train_vae", "params.yaml: vae.lr = -0.1 is invalid; it must be greater than 0"),
+    ("vae.lr_schedule", "step", "train_vae", "vae.lr_schedule = 'step' is invalid; it must be 'constant' or"),
+    ("vae.epocs", 3, "train_vae", "params.yaml: unknown key 'vae.epocs'; did you mean 'vae.epochs'?"),
+    ("svm.kernel", "cubic", "fit_svm", "svm.kernel = 'cubic' is invalid; it must be 'rbf', 'linear'"),
+    ("svm.augment.transforms", ["twist"], "fit_svm", "svm.augment.transforms.0 = 'twist' is invalid; it must"),
+    ("data.dataset", "cifar", "download", "data.dataset = 'cifar' is invalid; known datasets are"),
+    (
+        "gan.architectures.dcgan.critic.nrom",
+        "batch",
+        "train_gan",
+        "unknown key 'gan.architectures.dcgan.critic.nrom'; did you mean 'gan.architectures.dcgan.critic.norm'?",
+    ),
+    (
+        "theory.divergences.fd_step",
+        0.5,
+        "theory_divergences",
+        "theory.divergences.fd_step = 0.5 is invalid; it must be smaller than the theta grid spacing 1/(6 - 1)",
+    ),
+]
+
+
+@pytest.mark.parametrize("key, value, stage, message", BAD_PARAMS, ids=[c[0] for c in BAD_PARAMS])
+def test_bad_params_stop_the_stage_with_a_clear_message_and_keep_its_outputs(study, key, value, stage, message):
+    before = outputs(study.path)
+    args = {"fit_svm": SVM_ARGS, "train_gan": ["--arch", "dcgan", "--method", "dcgan"]}.get(stage, [])
+    with edited_params(study, lambda p: set_key(p, key, value)):
+        result = study.run(BIN / "python", "-m", f"stages.{stage}", *args, check=False)
     assert result.returncode == 2
-    assert message in result.stderr and "Traceback" not in result.stderr
-    assert {p: p.read_bytes() for p in outputs} == outputs
+    assert result.stderr.startswith("error: params.yaml: ") and message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1  # one line: key, value, what is allowed, the fix
+    assert outputs(study.path) == before
+    assert stale(study) == {}
 
 
-def test_missing_upstream_output_names_the_stage(project, tmp_path):
-    project, _ = project
+def test_missing_upstream_output_names_the_stage(study, tmp_path):
     moved = tmp_path / "vae.pt"
-    shutil.move(project / "models/vae.pt", moved)
+    shutil.move(study.path / "models/vae.pt", moved)
     try:
-        result = run(project, BIN / "python", "-m", "stages.encode", check=False)
+        result = study.run(BIN / "python", "-m", "stages.encode", check=False)
     finally:
-        shutil.move(moved, project / "models/vae.pt")
+        shutil.move(moved, study.path / "models/vae.pt")
     assert result.returncode == 2
-    assert "models/vae.pt" in result.stderr and "dvc repro train_vae" in result.stderr
+    assert "error: missing upstream output models/vae.pt; run `dvc repro train_vae` first" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert stale(study) == {}

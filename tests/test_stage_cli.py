@@ -3,17 +3,19 @@
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.project import ROOT
+
+pytestmark = pytest.mark.slow  # each test starts a stage process (torch and MLflow imports: seconds)
 
 
 def stage(tmp_path, module, *args):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.parametrize("module", ["stages.encode", "stages.m1_table"])
@@ -21,8 +23,8 @@ def test_help_describes_the_stage_and_runs_nothing(tmp_path, module):
     done = stage(tmp_path, module, "--help")
     assert done.returncode == 0, done.stderr
     assert f"usage: python -m {module}" in done.stdout and "params.yaml" in done.stdout
-    assert "Stage `" in done.stdout                          # the module's docstring
-    assert not any(tmp_path.iterdir())                        # no output, no MLflow store
+    assert "Stage `" in done.stdout  # the module's docstring
+    assert not any(tmp_path.iterdir())  # no output, no MLflow store
 
 
 def test_stray_arguments_are_refused_before_anything_runs(tmp_path):

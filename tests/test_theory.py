@@ -3,28 +3,26 @@ slope fitting on synthetic data, the 2-D GAN on a few hundred epochs, and the th
 
 import json
 import math
-import sqlite3
+import re
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
 from scipy.stats import wasserstein_distance, wasserstein_distance_nd
 
+from genstudy.pipeline import params
+from genstudy.pipeline.stage import StageError
+from genstudy.theory import answers, gan2d, gan2d_figure
 from genstudy.theory import divergences as dv
-from genstudy.theory import gan2d
 from genstudy.theory import sequence_cost as sc
 from genstudy.theory.ot import wasserstein
-from stages.common import Params, StageError
-from tests.scratch import BIN, ROOT, make_project, ran_stages, run
+from tests.helpers.project import ROOT, ran_stages
+from tests.helpers.study import mlflow_query, rerun_back, stale
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices: with two threads on a busy machine each step waits on the other thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny matrices: with two threads on a busy machine each step waits on the other thread.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # --- optimal transport -------------------------------------------------------------------
@@ -64,7 +62,7 @@ def test_histogram_estimates_reach_the_closed_forms_once_bins_separate_the_segme
 def test_knn_kl_matches_the_gaussian_closed_form():
     rng = np.random.default_rng(1)
     p, q = rng.normal(size=(5000, 2)), rng.normal(size=(5000, 2)) + [1.0, 0.0]
-    assert dv.knn_kl(p, q) == pytest.approx(0.5, abs=0.1)          # KL(N(0,I) || N(mu,I)) = |mu|^2 / 2
+    assert dv.knn_kl(p, q) == pytest.approx(0.5, abs=0.1)  # KL(N(0,I) || N(mu,I)) = |mu|^2 / 2
     assert abs(dv.knn_kl(p, rng.normal(size=(5000, 2)))) < 0.1
 
 
@@ -76,21 +74,22 @@ def test_knn_kl_diverges_like_2_ln_n_for_disjoint_segments_only():
 
 def test_sweep_only_wasserstein_has_a_gradient():
     pair = dv.SegmentPair(2000, seed=0)
-    rows = dv.sweep(pair, [0.0, 0.25, 0.5, 1.0], fd_step=0.01, w_n=300, hist_n=2000, bin_widths=[0.05],
-                    knn_sizes=[200, 2000])
+    rows = dv.sweep(
+        pair, [0.0, 0.25, 0.5, 1.0], fd_step=0.01, w_n=300, hist_n=2000, bin_widths=[0.05], knn_sizes=[200, 2000]
+    )
     for row in rows[1:]:
         assert row["w_ot"] == pytest.approx(row["theta"], abs=0.02)
         assert row["grad_w_ot"] == pytest.approx(1.0, abs=0.05)
         assert row["js_hist_h0.05"] == pytest.approx(math.log(2)) and row["grad_js_hist_h0.05"] == 0
         assert row["kl_hist_h0.05"] == math.inf and math.isnan(row["grad_kl_hist_h0.05"])
     assert rows[0]["w_ot"] < 0.1 and rows[0]["js_hist_h0.05"] < 0.05
-    summary = dv.summarise(rows, dv.knn_growth(pair, [0.0, 0.5], [200, 2000]), [0.05], [200, 2000], 0.01)
+    summary = answers.summarise(rows, dv.knn_growth(pair, [0.0, 0.5], [200, 2000]), [0.05], [200, 2000], 0.01)
     assert summary["w"]["fitted_slope_dW_dtheta"] == pytest.approx(1.0, abs=0.05)
     assert summary["js"]["max_abs_gradient_away_from_jump"] == 0
     assert summary["kl"]["histogram_inf_fraction_theta_gt_0"]["0.05"] == 1.0
     assert summary["answers"]["W"] == "|theta|"
-    assert f"{summary['w']['fitted_slope_dW_dtheta']:.3f}" in dv.explain(summary)["W"]
-    assert dv.json_safe({"a": {"b": math.inf}, "c": 1.0}) == {"a": {"b": "inf"}, "c": 1.0}
+    assert f"{summary['w']['fitted_slope_dW_dtheta']:.3f}" in answers.explain(summary)["W"]
+    assert answers.json_safe({"a": {"b": math.inf}, "c": 1.0}) == {"a": {"b": "inf"}, "c": 1.0}
 
 
 def test_same_seed_same_estimates():
@@ -123,19 +122,20 @@ def test_kv_cache_generates_the_same_tokens_as_recomputing():
 
 def test_loglog_slope_recovers_exponents_and_needs_large_n():
     ns = np.array([16, 32, 64, 128, 256, 512, 1024])
-    assert sc.loglog_slope(ns, 3.0 * ns ** 2.5, 16) == pytest.approx(2.5)
+    assert sc.loglog_slope(ns, 3.0 * ns**2.5, 16) == pytest.approx(2.5)
     # A fixed per-step cost bends the small-N end: fitting the large-N end gets closer to 3.
-    cost = 1e-3 * ns + 1e-7 * ns ** 3                               # crossover at N = 100
+    cost = 1e-3 * ns + 1e-7 * ns**3  # crossover at N = 100
     assert sc.loglog_slope(ns, cost, 16) < 2.5 < 2.9 < sc.loglog_slope(ns, cost, 512) < 3
     with pytest.raises(ValueError):
         sc.loglog_slope(ns, cost, 1024)
 
 
 def test_flop_slopes_approach_the_asymptotic_exponents():
-    big = [2 ** 15, 2 ** 16]
+    big = [2**15, 2**16]
     for kind, exponent in sc.EXPECTED_EXPONENT.items():
-        slope = sc.loglog_slope(big, [sc.analytic_flops(kind, n, vocab=64, d_model=64, n_layers=2) for n in big],
-                                big[0])
+        slope = sc.loglog_slope(
+            big, [sc.analytic_flops(kind, n, vocab=64, d_model=64, n_layers=2) for n in big], big[0]
+        )
         assert slope == pytest.approx(exponent, abs=0.05)
 
 
@@ -175,7 +175,7 @@ def test_bad_target_file_is_refused(tmp_path):
 
 
 def test_generator_gradient_is_the_non_saturating_loss_gradient():
-    model = gan2d.GAN2D(z_dim=2, hidden=8, depth=0)          # D(x) = w.x + b: a closed form
+    model = gan2d.GAN2D(z_dim=2, hidden=8, depth=0)  # D(x) = w.x + b: a closed form
     w, b = model.D[0].weight.detach()[0], model.D[0].bias.detach()[0]
     x = torch.randn(5, 2)
     # -d/dx softplus(-(w.x + b)) = sigmoid(-(w.x + b)) w
@@ -187,15 +187,27 @@ def train_small(seed=0, epochs=300):
     target = gan2d.Mixture.from_csv(RING)
     torch.manual_seed(seed)
     model = gan2d.GAN2D(2, 32, 2)
-    return gan2d.train(model, target, epochs=epochs, batch_size=128, lr=1e-3, beta1=0.5, seed=seed,
-                       eval_every=100, eval_size=200, snapshot_epochs=[0, 100], resolution=20, progress=False)
+    return gan2d.train(
+        model,
+        target,
+        epochs=epochs,
+        batch_size=128,
+        lr=1e-3,
+        beta1=0.5,
+        seed=seed,
+        eval_every=100,
+        eval_size=200,
+        snapshot_epochs=[0, 100],
+        resolution=20,
+        progress=False,
+    )
 
 
 def test_gan_learns_and_is_deterministic():
     losses, evaluations, snapshots = train_small()
     assert losses.shape == (300, 2) and np.isfinite(losses).all()
     assert [r["epoch"] for r in evaluations] == [0, 100, 200, 300]
-    assert evaluations[-1]["w1"] < evaluations[0]["w1"] - 0.5      # the generator moves towards the ring
+    assert evaluations[-1]["w1"] < evaluations[0]["w1"] - 0.5  # the generator moves towards the ring
     assert [s["epoch"] for s in snapshots] == [0, 100, 300]
     s = snapshots[-1]
     assert s["fake"].shape == s["push"].shape == (200, 2) and s["d_map"].shape == (20, 20)
@@ -203,7 +215,7 @@ def test_gan_learns_and_is_deterministic():
     again = train_small()
     assert again[1] == evaluations and np.array_equal(again[0], losses)
     assert train_small(seed=1)[1] != evaluations
-    fig = gan2d.figure(snapshots, losses, evaluations, 0.3, 0.15)
+    fig = gan2d_figure.figure(snapshots, losses, evaluations, 0.3, 0.15)
     assert len(fig.axes) >= 5
 
 
@@ -211,73 +223,98 @@ def test_convergence_requires_the_criterion_to_hold_to_the_end():
     ev = lambda e, w, m: {"epoch": e, "w1": w, "modes_covered": m}  # noqa: E731
     history = [ev(0, 2.0, 0), ev(100, 0.2, 8), ev(200, 0.5, 8), ev(300, 0.2, 8), ev(400, 0.1, 8)]
     result = gan2d.convergence(history, 0.3, 8)
-    assert result == {"converged": True, "converged_epoch": 300, "first_epoch_meeting_criterion": 100,
-                      "evaluations_meeting_criterion": "3/5"}
+    assert result == {
+        "converged": True,
+        "converged_epoch": 300,
+        "first_epoch_meeting_criterion": 100,
+        "evaluations_meeting_criterion": "3/5",
+    }
     result = gan2d.convergence(history + [ev(500, 0.1, 7)], 0.3, 8)
     assert not result["converged"] and result["converged_epoch"] is None
 
 
-# --- stages: parameter errors ---------------------------------------------------------------
+# --- parameter errors: the schema names the key -------------------------------------------------------
 
 
-def theory_params(edit):
+def theory_params(edit) -> dict:
     data = yaml.safe_load((ROOT / "params.yaml").read_text())
     edit(data["theory"])
-    return Params(data)
+    return data
 
 
-@pytest.mark.parametrize("stage, edit, message", [
-    ("theory_sequence_cost", lambda t: t["sequence_cost"].update(n_head=5), "theory.sequence_cost.n_head = 5"),
-    ("theory_sequence_cost", lambda t: t["sequence_cost"].update(fit_min_length=10 ** 6),
-     "theory.sequence_cost.fit_min_length"),
-    ("theory_divergences", lambda t: t["divergences"].update(fd_step=0.5), "theory.divergences.fd_step = 0.5"),
-    ("theory_divergences", lambda t: t["divergences"].update(growth_thetas=[2]), "theory.divergences.growth_thetas"),
-    ("theory_gan2d", lambda t: t["gan2d"].update(snapshot_epochs=[10 ** 9]), "theory.gan2d.snapshot_epochs"),
-    ("theory_gan2d", lambda t: t["gan2d"].update(lr=0), "theory.gan2d.lr = 0"),
-])
-def test_bad_params_name_the_key(stage, edit, message):
-    import importlib
-
-    module = importlib.import_module(f"stages.{stage}")
-    with pytest.raises(StageError, match=message.replace(".", r"\.")):
-        module.read_params(theory_params(edit))
+BAD_THEORY = [
+    (lambda t: t["sequence_cost"].update(n_head=5), "theory.sequence_cost.n_head = 5 is invalid; it must divide"),
+    (lambda t: t["sequence_cost"].update(fit_min_length=10**6), "theory.sequence_cost.fit_min_length = 1000000"),
+    (lambda t: t["divergences"].update(fd_step=0.5), "theory.divergences.fd_step = 0.5 is invalid"),
+    (lambda t: t["divergences"].update(growth_thetas=[2]), "theory.divergences.growth_thetas.0 = 2 is invalid"),
+    (lambda t: t["gan2d"].update(snapshot_epochs=[10**9]), "theory.gan2d.snapshot_epochs = [1000000000]"),
+    (lambda t: t["gan2d"].update(lr=0), "theory.gan2d.lr = 0 is invalid; it must be greater than 0"),
+]
 
 
-# --- the three stages under DVC in a scratch project ---------------------------------------
+@pytest.mark.parametrize("edit, message", BAD_THEORY, ids=[m.split(" =")[0] for _, m in BAD_THEORY])
+def test_bad_params_name_the_key(edit, message):
+    with pytest.raises(StageError, match="^params.yaml: " + re.escape(message)):
+        params.validate(theory_params(edit))
 
 
-def shrink(params):
-    """Theory params small enough for seconds per stage."""
-    t = params["theory"]
-    t["divergences"].update(theta_points=6, w_samples=200, hist_samples=2000, bin_widths=[0.1, 0.02],
-                            knn_sizes=[100, 1000], growth_thetas=[0.0, 0.5])
-    t["sequence_cost"].update(lengths=[16, 32, 64, 128], recompute_max_length=128, fit_min_length=32,
-                              flop_max_length=1024, flop_check_length=4, repeats=1)
-    t["gan2d"].update(epochs=300, eval_every=100, eval_size=200, snapshot_epochs=[0, 100])
+def test_flop_formulas_are_checked_against_the_counter_before_timing(monkeypatch):
+    sc.check_flop_formulas(ARCH, 6)
+    monkeypatch.setattr(sc, "analytic_flops", lambda kind, n, **sizes: 1)
+    with pytest.raises(AssertionError, match="lstm, N = 1: FlopCounterMode counts .* FLOPs, the formula 1"):
+        sc.check_flop_formulas(ARCH, 6)
+
+
+def test_analysis_fits_slopes_of_measured_seconds_and_analytic_flops():
+    timed = {"lstm": [16, 32, 64], "transformer_recompute": [16, 32], "transformer_kv_cache": [16, 32, 64]}
+    seconds = {k: [1e-4 * n ** sc.EXPECTED_EXPONENT[k] for n in ns] for k, ns in timed.items()}
+    flop_lengths = [16, 32, 64, 2**14, 2**15, 2**16]
+    arch = dict(SIZES, n_head=4)
+    _, flops, slopes, table, summary = sc.analyse(seconds, timed, flop_lengths, 16, arch, 6)
+    for kind, exponent in sc.EXPECTED_EXPONENT.items():
+        assert slopes[kind]["time"] == pytest.approx(exponent) and slopes[kind]["expected"] == exponent
+        assert slopes[kind]["flops_large_n"] == pytest.approx(exponent, abs=0.05)
+        assert flops[kind]["flops"] == [sc.analytic_flops(kind, n, **SIZES) for n in flop_lengths]
+    assert list(table["n"]) == flop_lengths and table["transformer_recompute_seconds"].isna().sum() == 4
+    assert summary["seconds_at_longest"]["transformer_recompute"]["n"] == 32
+    assert summary["flop_formulas_match_flopcounter_up_to"] == 6 and summary["architecture"] == arch
+
+
+# --- the three stages under DVC, in the shared study -----------------------------------------------
 
 
 THEORY = ("theory_divergences", "theory_sequence_cost", "theory_gan2d")
 
 
 @pytest.mark.slow
-def test_theory_stages_under_dvc(tmp_path):
-    project = make_project(tmp_path / "project", edit=shrink)
-    first = run(project, BIN / "dvc", "repro", *THEORY)
-    assert ran_stages(first.stdout) == set(THEORY)
+def test_theory_stages_under_dvc(study):
+    project = study.path
+    assert set(THEORY) <= ran_stages(study.first_output)
     for name in ("divergences", "sequence_cost", "gan2d"):
         assert (project / f"reports/figures/theory/{name}.png").stat().st_size > 10000
         assert json.loads((project / f"metrics/theory/{name}.json").read_text())
     slopes = json.loads((project / "metrics/theory/sequence_cost.json").read_text())["slopes"]
     assert slopes["lstm"]["flops_large_n"] == pytest.approx(1.0)
-    assert json.loads((project / "metrics/theory/divergences.json").read_text())["w"][
-        "fitted_slope_dW_dtheta"] == pytest.approx(1.0, abs=0.05)
-    with sqlite3.connect(project / "mlflow.db") as db:
-        names = sorted(row[0] for row in db.execute("select name from runs"))
-    assert names == sorted(THEORY)
-    # Nothing reruns; forced reruns give byte-identical metrics (timings aside).
-    assert ran_stages(run(project, BIN / "dvc", "repro", *THEORY).stdout) == set()
-    kept = {p: (project / p).read_bytes() for p in ("metrics/theory/divergences.json", "metrics/theory/gan2d.json",
-                                                     "metrics/theory/gan2d_history.csv")}
-    run(project, BIN / "dvc", "repro", "--force", "--single-item", "theory_divergences", "theory_gan2d")
+    divergences = json.loads((project / "metrics/theory/divergences.json").read_text())
+    assert divergences["w"]["fitted_slope_dW_dtheta"] == pytest.approx(1.0, abs=0.05)
+    assert {"js_hist", "kl_knn"} <= set(pd.read_csv(project / "metrics/theory/divergences.csv"))  # dvc.yaml's plots
+
+    def runs():
+        names = [name for (name,) in mlflow_query(project, "select name from runs")]
+        return {stage: names.count(stage) for stage in THEORY}
+
+    before = runs()
+    assert all(n >= 1 for n in before.values())
+    # Nothing reruns; forced reruns give byte-identical metrics (timings aside), one MLflow run each.
+    assert stale(study) == {}
+    assert ran_stages(study.dvc("repro", *THEORY).stdout) == set()
+    kept = {
+        p: (project / p).read_bytes()
+        for p in ("metrics/theory/divergences.json", "metrics/theory/gan2d.json", "metrics/theory/gan2d_history.csv")
+    }
+    study.dvc("repro", "--force", "--single-item", "theory_divergences", "theory_gan2d")
     for path, content in kept.items():
         assert (project / path).read_bytes() == content, path
+    after = {stage: before[stage] + (stage != "theory_sequence_cost") for stage in THEORY}
+    assert runs() == after
+    assert rerun_back(study) == {"report"}  # new run records: the report follows

@@ -1,10 +1,11 @@
 """M1's VAE: the paper's shapes, a falling loss, and identical results for identical seeds."""
 
+import pytest
 import torch
 
 from genstudy import vae
-from tests.conftest import tiny_arrays
 from genstudy.data import FILES
+from tests.helpers.tiny_data import tiny_arrays
 
 
 def tiny_tensors():
@@ -18,7 +19,14 @@ def test_architecture_is_the_papers():
     model = vae.VAE(784, 600, 50)
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [
-        (784, 600), (600, 600), (600, 50), (600, 50), (50, 600), (600, 600), (600, 784)]
+        (784, 600),
+        (600, 600),
+        (600, 50),
+        (600, 50),
+        (50, 600),
+        (600, 600),
+        (600, 784),
+    ]
     assert sum(isinstance(m, torch.nn.Softplus) for m in model.modules()) == 4
     mu, logvar = model.encode(torch.rand(3, 784))
     assert mu.shape == logvar.shape == (3, 50)
@@ -75,3 +83,20 @@ def test_checkpoint_reloads_with_weights_only(tmp_path):
     # The same weights give the same bytes (DVC sees an unchanged output when a stage reruns).
     save_torch({"config": model.config(), "state_dict": model.state_dict()}, tmp_path / "again.pt")
     assert (tmp_path / "again.pt").read_bytes() == (tmp_path / "vae.pt").read_bytes()
+
+
+def test_load_model_gives_an_eval_model_and_names_the_stage_for_a_bad_file(tmp_path):
+    from genstudy.io import LoadError, load_model, save_torch
+
+    model, _ = train_once(epochs=1)
+    save_torch({"config": model.config(), "state_dict": model.state_dict()}, tmp_path / "vae.pt")
+    again = load_model(vae.VAE, tmp_path / "vae.pt", "train_vae")
+    assert not again.training
+    x = torch.rand(4, 784)
+    assert torch.equal(vae.encode_means(again, x), vae.encode_means(model, x))
+    (tmp_path / "text.pt").write_text("not a model")
+    save_torch({"config": {"x_dim": 784}, "state_dict": {}}, tmp_path / "partial.pt")
+    for name in ("text.pt", "partial.pt", "missing.pt"):
+        message = f"{name} is not a VAE checkpoint written by train_vae .*; delete it and run `dvc repro train_vae`"
+        with pytest.raises(LoadError, match=message):
+            load_model(vae.VAE, tmp_path / name, "train_vae")
