@@ -36,11 +36,12 @@ lint: setup
 
 # Profiles run as DVC experiments in a temporary copy: params.yaml and the committed results stay as they are.
 # `make quick TARGET=m1_table`: only that stage and what it depends on (any `dvc repro` target).
+# A profile that fails validation stops here, before any experiment runs.
 quick: setup data-package
-	dvc exp run --temp --name quick-$$(date +%Y%m%d-%H%M%S) $$(python -m genstudy.profile quick) $(TARGET)
+	overrides=$$(python -m genstudy.profile quick) && dvc exp run --temp --name quick-$$(date +%Y%m%d-%H%M%S) $$overrides $(TARGET)
 
 paper: setup data-package
-	dvc exp run --temp --name paper-$$(date +%Y%m%d-%H%M%S) $$(python -m genstudy.profile paper)
+	overrides=$$(python -m genstudy.profile paper) && dvc exp run --temp --name paper-$$(date +%Y%m%d-%H%M%S) $$overrides
 
 mlflow-ui: setup
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --default-artifact-root $(CURDIR)/mlartifacts
