@@ -71,7 +71,8 @@ def run(argv=None):
             raise SystemExit(f"error: {name}: {e}. Fix: {fix}") from None
         seconds = time.time() - start
 
-        weights = checkpoint.contents(result, args.arch, args.method, dataset, names, cfg.ema_decay > 0)
+        trained_with = {"generator": generator, "critic": critic, "train": logged["train"]}
+        weights = checkpoint.contents(result, args.arch, args.method, dataset, names, cfg.ema_decay > 0, trained_with)
         save_torch(weights, paths.gan_model(args.arch, args.method))
         history = pd.DataFrame(result.history)
         with atomic_path(paths.gan_history(args.arch, args.method)) as tmp:

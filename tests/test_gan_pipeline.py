@@ -36,6 +36,9 @@ def test_matrix_runs_every_architecture_and_method(study):
         assert weights["dataset"] == "tiny" and weights["class_names"] == [str(c) for c in range(10)]
         loaded, g, _ = checkpoint.load(project / f"models/gan/{r}.pt")  # as `genstudy generate` loads it
         assert loaded["seed"] == metrics["seed"] and g.z_dim == 8 and not g.training
+        trained_with = loaded["trained_with"]
+        assert trained_with["train"]["iterations"] == 6 and trained_with["train"]["failure"]["warmup"] == 1000
+        assert trained_with["generator"]["type"] in ("conv", "mlp") and "norm" in trained_with["critic"]
         history = (project / f"metrics/gan/history/{r}.csv").read_text().splitlines()
         assert len(history) == 1 + 6 and history[0].startswith("iteration,")
         grids = sorted(p.name for p in (project / f"reports/figures/gan/{r}").iterdir())

@@ -1,7 +1,8 @@
 """A trained GAN's file: state dicts plus plain configs, loadable with weights_only=True from anywhere.
 
 models/gan/ARCH-METHOD.pt holds generator_config/generator, critic_config/critic, arch, method,
-dataset, class_names, seed and ema: everything `genstudy generate --checkpoint PATH` needs.
+dataset, class_names, seed, ema and trained_with (the architecture preset and training settings it
+was trained with): everything `genstudy generate --checkpoint PATH` needs, and its provenance.
 """
 
 from pathlib import Path
@@ -16,8 +17,8 @@ class CheckpointError(LoadError):
     """A file that is not a GAN checkpoint written by train_gan."""
 
 
-def contents(result, arch: str, method: str, dataset: str, class_names: list, ema: bool) -> dict:
-    """What train_gan saves for a genstudy.gan.train.Result."""
+def contents(result, arch: str, method: str, dataset: str, class_names: list, ema: bool, trained_with=None) -> dict:
+    """What train_gan saves for a genstudy.gan.train.Result; trained_with: plain data (dicts, lists, numbers)."""
     return {
         "generator_config": result.generator.config(),
         "generator": result.generator.state_dict(),
@@ -29,6 +30,7 @@ def contents(result, arch: str, method: str, dataset: str, class_names: list, em
         "class_names": class_names,
         "seed": result.seed,
         "ema": ema,
+        "trained_with": trained_with or {},
     }
 
 
