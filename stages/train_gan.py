@@ -1,6 +1,8 @@
 """Stage `train_gan@ARCH-METHOD`: one class-conditional GAN (architecture preset x objective).
 
 Outputs models/gan/ARCH-METHOD.pt (G with EMA weights, D, their configs),
+models/gan/snapshots/ARCH-METHOD.pt (the sampled G every gan.train.grid_every iterations, with
+the wall-clock seconds of training so far: evaluate_gan scores them),
 metrics/gan/train/ARCH-METHOD.json (attempts, failure causes, final losses),
 metrics/gan/history/ARCH-METHOD.csv (one row per generator iteration) and
 reports/figures/gan/ARCH-METHOD/ (fixed-noise grids, one row per class; loss curves).
@@ -74,6 +76,7 @@ def run(argv=None):
         trained_with = {"generator": generator, "critic": critic, "train": logged["train"]}
         weights = checkpoint.contents(result, args.arch, args.method, dataset, names, cfg.ema_decay > 0, trained_with)
         save_torch(weights, paths.gan_model(args.arch, args.method))
+        save_torch(checkpoint.snapshots(result, args.arch, args.method), paths.gan_snapshots(args.arch, args.method))
         history = pd.DataFrame(result.history)
         with atomic_path(paths.gan_history(args.arch, args.method)) as tmp:
             history.to_csv(tmp, index=False, float_format="%.5g")

@@ -13,12 +13,13 @@ import yaml
 from pydantic import ValidationError
 
 from genstudy import schema
-from genstudy.gan import objectives
+from genstudy.gan import checkpoint, nets, objectives
 from genstudy.gan import train as gan_train
 from genstudy.gan.checks import check_window, within_class_spread
+from genstudy.io import save_torch
 from genstudy.pipeline import loaders, params
 from genstudy.pipeline.stage import StageError
-from tests.helpers.gan import CRIT, FAILURE, GEN, METHODS, config, run, same_weights, tiny_data
+from tests.helpers.gan import CRIT, FAILURE, GEN, METHODS, SHARED, config, run, same_weights, tiny_data
 from tests.helpers.project import ROOT
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -55,6 +56,34 @@ def test_grids_have_a_row_per_class_at_intervals():
     assert all(img.shape == (100, 1, 28, 28) and 0 <= img.min() and img.max() <= 1 for _, img in grids)
 
 
+def test_snapshots_are_the_generator_that_drew_each_grid(tmp_path):
+    grids = []
+    result = run(config("dcgan"), grids=grids)
+    assert sorted(result.snapshots) == [5, 10, 12]
+    seconds = [result.snapshots[it]["seconds"] for it in (5, 10, 12)]
+    assert 0 < seconds[0] < seconds[1] < seconds[2]
+    # The last snapshot holds the returned generator's weights (EMA); its batch-norm statistics
+    # were estimated on their own draw, as for every grid.
+    final = dict(result.generator.named_parameters())
+    assert final and all(torch.equal(p, result.snapshots[12]["generator"][k]) for k, p in final.items())
+    # Saved and reloaded with weights_only, each snapshot redraws its grid.
+    save_torch(checkpoint.snapshots(result, "tiny", "dcgan"), tmp_path / "snapshots.pt")
+    saved, loaded = checkpoint.load_snapshots(tmp_path / "snapshots.pt")
+    assert [it for it, _, _ in loaded] == [5, 10, 12] and saved["seconds"] == seconds
+    n = nets.N_CLASSES
+    z = torch.randn(n, SHARED["z_dim"], generator=torch.Generator().manual_seed(result.seed)).repeat(n, 1)
+    with torch.no_grad():
+        images = loaded[1][2](z, torch.arange(n).repeat_interleave(n))
+    assert torch.allclose(images, grids[1][1], atol=1 / 255)
+
+
+def test_a_file_that_is_not_a_snapshot_file_is_refused_by_name(tmp_path):
+    bad = tmp_path / "snapshots.pt"
+    torch.save({"generator_config": {}}, bad)
+    with pytest.raises(checkpoint.CheckpointError, match="not a GAN snapshot file"):
+        checkpoint.load_snapshots(bad)
+
+
 class Stop(Exception):
     pass
 
@@ -80,6 +109,9 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path, meth
     assert resumed.history == full.history and rows == full_rows  # restored rows are passed on first
     assert [it for it, _ in grids] == [it for it, _ in full_grids]
     assert all(torch.allclose(a, b, atol=1 / 255) for (_, a), (_, b) in zip(grids, full_grids))
+    assert sorted(resumed.snapshots) == sorted(full.snapshots)  # those before the kill came from the checkpoint
+    for it, snap in full.snapshots.items():
+        assert all(torch.equal(v, resumed.snapshots[it]["generator"][k]) for k, v in snap["generator"].items())
 
 
 @pytest.mark.slow

@@ -34,6 +34,40 @@ def contents(result, arch: str, method: str, dataset: str, class_names: list, em
     }
 
 
+def snapshots(result, arch: str, method: str) -> dict:
+    """What train_gan saves of a Result's snapshots: one generator config, a state dict per iteration."""
+    its = sorted(result.snapshots)
+    return {
+        "generator_config": result.generator.config(),
+        "arch": arch,
+        "method": method,
+        "seed": result.seed,
+        "iterations": its,
+        "seconds": [float(result.snapshots[i]["seconds"]) for i in its],
+        "generators": [result.snapshots[i]["generator"] for i in its],
+    }
+
+
+def load_snapshots(path):
+    """(snapshot file dict, [(iteration, seconds, generator in eval mode), ...])."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path} does not exist")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        out = []
+        for it, seconds, weights in zip(saved["iterations"], saved["seconds"], saved["generators"], strict=True):
+            g = nets.Generator(**saved["generator_config"])
+            g.load_state_dict(weights)
+            out.append((it, seconds, g.eval()))
+    except Exception as e:  # noqa: BLE001 - unpickling refusals, zip errors, missing keys: all one answer
+        raise CheckpointError(
+            f"{path} is not a GAN snapshot file written by train_gan ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''})"
+        ) from None
+    return saved, out
+
+
 def load(path) -> tuple[dict, "nets.Generator", "nets.Critic"]:
     """(checkpoint dict, generator, critic), both networks in eval mode."""
     path = Path(path)

@@ -22,6 +22,7 @@ class State:
         self.g, self.d, self.g_ema, self.opt_g, self.opt_d, self.rng = g, d, g_ema, opt_g, opt_d, rng
         self.attempt, self.seed, self.failures = attempt, seed, failures
         self.iteration, self.history, self.grids, self.strikes, self.kept = 0, [], {}, 0, False
+        self.snapshots, self.seconds = {}, 0.0  # the sampled generator at every grid; the attempt's clock
 
     def to_dict(self, fingerprint: str) -> dict:
         return {
@@ -32,6 +33,8 @@ class State:
             "iteration": self.iteration,
             "history": self.history,
             "grids": self.grids,
+            "snapshots": self.snapshots,
+            "seconds": self.seconds,
             "strikes": self.strikes,
             "kept": self.kept,
             "rng": self.rng.get_state(),
@@ -86,6 +89,7 @@ def load_state(
     state.rng.set_state(ckpt["rng"])
     state.iteration, state.history, state.grids = ckpt["iteration"], ckpt["history"], ckpt["grids"]
     state.strikes, state.kept = ckpt["strikes"], ckpt["kept"]
+    state.snapshots, state.seconds = ckpt["snapshots"], ckpt["seconds"]
     return state
 
 

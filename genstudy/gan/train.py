@@ -7,12 +7,16 @@ The loop also
   samples for free (Yazici et al. 2019);
 - adds the AC-GAN class terms when their weights are > 0 (critic: cross-entropy of its
   classifier head on real images; generator: on its own samples);
+- keeps a snapshot of the sampled generator (EMA weights, standing statistics) at every grid,
+  with the attempt's wall-clock seconds so far: an evaluation stage scores them later
+  (quality against iterations and time, the paper's Figure 3) without retraining;
 - saves checkpoints (genstudy.gan.state) so that a killed run resumes exactly;
 - restarts at the next seed when genstudy.gan.checks flags failed convergence, up to a limit.
 """
 
 import copy
 import math
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +42,7 @@ class Result:
     failures: list  # one dict per failed attempt: attempt, seed, iteration, cause, action
     seed: int  # the seed of the attempt that produced the weights
     converged: bool  # False if the last allowed attempt was itself flagged (and kept)
+    snapshots: dict  # iteration -> {"seconds": wall-clock of the attempt so far, "generator": state dict}
 
 
 class TrainingFailed(Exception):
@@ -65,8 +70,11 @@ def standing_stats(g, cfg: TrainConfig, seed: int):
 
 
 @torch.no_grad()
-def draw_grid(state: State, cfg: TrainConfig, iteration: int) -> torch.Tensor:
-    """The fixed-noise, fixed-label grid: row c holds class c, column j noise vector j; uint8 (100, 28, 28)."""
+def draw_grid(state: State, cfg: TrainConfig, iteration: int) -> tuple[torch.Tensor, dict]:
+    """The fixed-noise, fixed-label grid: row c holds class c, column j noise vector j; uint8 (100, 28, 28).
+
+    Also the state dict (a CPU copy) of the generator that drew it: the snapshot of this iteration.
+    """
     g = state.g_ema if state.g_ema is not None else state.g
     if next(g.parameters()).device.type != "cpu":
         # Grids are drawn on the CPU (standing statistics draw their noise there): a copy, so
@@ -80,7 +88,8 @@ def draw_grid(state: State, cfg: TrainConfig, iteration: int) -> torch.Tensor:
     g.eval()
     images = g(z, y)
     state.g.train()
-    return (images[:, 0] * 255).round().to(torch.uint8)
+    snapshot = {k: v.detach().cpu().clone() for k, v in g.state_dict().items()}
+    return (images[:, 0] * 255).round().to(torch.uint8), snapshot
 
 
 def train(
@@ -147,6 +156,7 @@ def train(
             leave=False,
         )
         try:
+            started = time.perf_counter() - state.seconds  # a resumed attempt keeps its clock
             for it in bar:
                 # Critic: critic_steps updates, each on a real batch and fresh fakes drawn with the
                 # real batch's labels (so x_hat between them has a label for the penalty too).
@@ -210,7 +220,9 @@ def train(
                     raise Diverged(it, "non-finite " + ", ".join(f"{k} = {row[k]}" for k in bad))
 
                 if it % cfg.grid_every == 0 or it == cfg.iterations:
-                    state.grids[it] = draw_grid(state, cfg, it)
+                    state.seconds = time.perf_counter() - started
+                    state.grids[it], generator = draw_grid(state, cfg, it)
+                    state.snapshots[it] = {"seconds": state.seconds, "generator": generator}
                     if on_grid:
                         on_grid(it, state.grids[it][:, None].float() / 255)
                 if on_rows and (it % cfg.log_every == 0 or it == cfg.iterations):
@@ -227,6 +239,7 @@ def train(
                     if cause and state.strikes >= f.patience:
                         raise Diverged(it, cause)
                 if checkpoint is not None and it % cfg.checkpoint_every == 0:
+                    state.seconds = time.perf_counter() - started
                     save_torch(state.to_dict(fingerprint), checkpoint)
             bar.close()
             break
@@ -266,4 +279,5 @@ def train(
         failures=state.failures,
         seed=state.seed,
         converged=not state.kept,
+        snapshots=state.snapshots,
     )

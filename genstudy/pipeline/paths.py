@@ -16,6 +16,7 @@ GAN_FIGURES = "reports/figures/gan"
 GAN_REFERENCE = "metrics/gan/reference.json"
 GAN_SUMMARY, GAN_TABLE_CSV, GAN_TABLE = "metrics/gan_summary.json", "metrics/gan_table.csv", "reports/gan_table.md"
 GAN_PER_CLASS_FIGURE = "reports/figures/gan_per_class_accuracy.png"
+GAN_CURVES_FIGURES = "reports/figures/gan/curves"  # gan_figures: quality against iterations and seconds, per arch
 GAN_OVERVIEW, GAN_OVERVIEW_SUMMARY = "reports/figures/gan_overview", "metrics/gan_figures.json"
 
 THEORY_FIGURES, THEORY_METRICS = "reports/figures/theory", "metrics/theory"
@@ -46,6 +47,16 @@ def gan_run(arch: str, method: str) -> str:
 
 def gan_model(arch: str, method: str) -> str:
     return f"models/gan/{gan_run(arch, method)}.pt"
+
+
+def gan_snapshots(arch: str, method: str) -> str:
+    """The sampled generator at every grid_every iterations of the kept attempt, with its wall-clock seconds."""
+    return f"models/gan/snapshots/{gan_run(arch, method)}.pt"
+
+
+def gan_curve(arch: str, method: str) -> str:
+    """evaluate_gan's scores of the snapshots: one row per snapshot."""
+    return f"metrics/gan/curves/{gan_run(arch, method)}.csv"
 
 
 def gan_checkpoint(arch: str, method: str) -> str:
