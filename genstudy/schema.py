@@ -230,6 +230,7 @@ class Matrix(Section):
 
 class Evaluation(Section):
     per_class: Annotated[int, Field(ge=2)]
+    curve_per_class: Annotated[int, Field(ge=2)]
     seed: Seed
 
 

@@ -2,8 +2,14 @@
 
 Draws gan.evaluation.per_class samples per class from the trained G and writes
 metrics/gan/ARCH-METHOD.json: judge_accuracy (against the conditioning labels), per-class
-accuracy, frechet_distance (judge features, against the test set), diversity, and the
+accuracy, frechet_distance (judge features, against the test set), diversity, gan_train_accuracy
+(Shmelkov et al. 2018: a classifier built as the judge, trained on the samples alone and tested on
+the real test set; gan_reference trains it on as many real images), and the
 failed_attempts recorded by train_gan; plus reports/figures/gan/samples/ARCH-METHOD.png.
+
+The quality curve: every snapshot of the training scored on gan.evaluation.curve_per_class
+samples per class (fixed noise and labels), in metrics/gan/curves/ARCH-METHOD.csv and as MLflow
+step metrics curve_frechet_distance, curve_judge_accuracy and curve_train_seconds (step = iteration).
 """
 
 import argparse
@@ -12,10 +18,10 @@ import json
 import numpy as np
 import torch
 
-from genstudy import data, judge
+from genstudy import curves, data, judge
 from genstudy.gan import METHODS, nets
 from genstudy.gan import checkpoint as gan_checkpoint
-from genstudy.io import load_model, save_figure, write_json
+from genstudy.io import atomic_path, load_model, save_figure, write_json
 from genstudy.pipeline import loaders, params, paths, tracking
 from genstudy.pipeline.stage import main, require
 from genstudy.plots import image_grid
@@ -30,9 +36,11 @@ def run(argv=None):
     p = params.load()
     dataset = p.data.dataset
     ev = p.gan.evaluation.dump()
+    judge_cfg = p.judge.dump()
     name = paths.stage_name("evaluate_gan", args.arch, args.method)
     train_stage = paths.stage_name("train_gan", args.arch, args.method)
     checkpoint, g, _ = gan_checkpoint.load(require(paths.gan_model(args.arch, args.method), train_stage))
+    _, snapshots = gan_checkpoint.load_snapshots(require(paths.gan_snapshots(args.arch, args.method), train_stage))
     record_path = paths.gan_train_record(args.arch, args.method)
     with open(require(record_path, train_stage)) as f:
         record = json.load(f)
@@ -41,13 +49,16 @@ def run(argv=None):
     names = data.class_names(dataset)
     metrics, grid = paths.gan_metrics(args.arch, args.method), paths.gan_samples_grid(args.arch, args.method)
 
-    with tracking.stage_run(name, {"evaluation": ev, "arch": args.arch, "method": args.method}, dataset):
+    logged = {"evaluation": ev, "judge": judge_cfg, "arch": args.arch, "method": args.method}
+    with tracking.stage_run(name, logged, dataset):
         import mlflow
 
         reference = judge.Reference(model, test_x, test_y)
         labels = torch.arange(g.n_classes).repeat_interleave(ev["per_class"])
         samples = nets.sample(g, labels, torch.Generator().manual_seed(ev["seed"]))
         result = judge.report(model, samples, labels.numpy(), reference, names)
+        # GAN-train: a fresh judge-like classifier trained on these samples alone, tested on real images.
+        result["gan_train_accuracy"] = judge.trained_accuracy(samples, labels.numpy(), test_x, test_y, judge_cfg)
         result.update(
             {
                 "arch": args.arch,
@@ -77,6 +88,7 @@ def run(argv=None):
                 k: result[k]
                 for k in (
                     "judge_accuracy",
+                    "gan_train_accuracy",
                     "frechet_distance",
                     "diversity",
                     "failed_attempts",
@@ -89,6 +101,21 @@ def run(argv=None):
         )
         mlflow.log_artifact(metrics)
         mlflow.log_artifact(grid)
+
+        curve = curves.score(snapshots, model, reference, ev["curve_per_class"], ev["seed"])
+        curve_path = paths.gan_curve(args.arch, args.method)
+        with atomic_path(curve_path) as tmp:
+            curve.to_csv(tmp, index=False, float_format="%.6g")
+        for row in curve.itertuples():
+            mlflow.log_metrics(
+                {
+                    "curve_frechet_distance": row.frechet_distance,
+                    "curve_judge_accuracy": row.judge_accuracy,
+                    "curve_train_seconds": row.seconds,
+                },
+                step=row.iteration,
+            )
+        mlflow.log_artifact(curve_path)
     print(
         f"{name}: judge accuracy {result['judge_accuracy']:.4f}, Frechet distance "
         f"{result['frechet_distance']:.3f}, diversity {result['diversity']:.3f}, "

@@ -3,9 +3,13 @@
 Writes, under reports/figures/gan_overview/ (one directory output, so a new architecture in
 gan.matrix needs no dvc.yaml edit):
   losses_ARCH.png  one per architecture: a panel per method, critic and generator loss per iteration;
+  losses_shared_ARCH.png  the three methods' losses on shared (symlog) axes;
   two_labels.png   the better architecture's samples of the two labels in report.labels, per_label
                    images of each from every method, and as many real test images of each label;
-and metrics/gan_figures.json: which architecture was chosen, by which rule and which numbers.
+reports/figures/gan/curves/ARCH.png: Fréchet distance against generator iterations and against
+wall-clock seconds, a curve per method (Gulrajani et al.'s Figure 3);
+and metrics/gan_figures.json: which architecture was chosen, by which rule and which numbers, and
+each run's quality curve in brief (final and best Fréchet distance, change over the last quarter).
 A run not trained or evaluated yet is drawn as a note naming the stage that makes it; the stage still
 succeeds. Deterministic: noise and the real images are drawn from report.seed.
 """
@@ -20,9 +24,12 @@ from genstudy.pipeline import params, paths, tracking
 from genstudy.pipeline.stage import StageError, main
 from genstudy.report.gan_overview import (
     choose_arch,
+    curve_figure,
+    curve_summary,
     evaluated,
     loss_figure,
     samples_figure,
+    shared_loss_figure,
 )
 
 
@@ -60,8 +67,14 @@ def run():
 
         written = []
         for arch in cfg["archs"]:
-            path = Path(paths.GAN_OVERVIEW) / f"losses_{arch}.png"
-            save_figure(loss_figure(arch, cfg["methods"], cfg["window"]), path, dpi=100)
+            for path, figure in (
+                (Path(paths.GAN_OVERVIEW) / f"losses_{arch}.png", loss_figure),
+                (Path(paths.GAN_OVERVIEW) / f"losses_shared_{arch}.png", shared_loss_figure),
+            ):
+                save_figure(figure(arch, cfg["methods"], cfg["window"]), path, dpi=100)
+                written.append(path)
+            path = Path(paths.GAN_CURVES_FIGURES) / f"{arch}.png"
+            save_figure(curve_figure(arch, cfg["methods"]), path, dpi=100)
             written.append(path)
         if choice["chosen_arch"] is not None:
             means = ", ".join(f"{a} {v['mean_frechet_distance']:.2f}" for a, v in choice["per_arch"].items())
@@ -72,6 +85,7 @@ def run():
         missing = [paths.stage_name("evaluate_gan", a, m) for a, m in runs if m not in scores.get(a, {})]
         summary = {**choice, "labels": [names[i] for i in cfg["labels"]], "images_per_label": cfg["per_label"]}
         summary |= {"seed": cfg["seed"], "figures": [str(w) for w in written], "runs_not_evaluated": missing}
+        summary["curves"] = curve_summary(cfg["archs"], cfg["methods"])
         write_json(paths.GAN_OVERVIEW_SUMMARY, summary)
         for path in written:
             mlflow.log_artifact(str(path), "figures")

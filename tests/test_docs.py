@@ -20,7 +20,18 @@ ALL_DOCS = [README, *DOCS]
 MAX_README_LINES = 200
 
 # Folders that the pipeline, the venv or MLflow create: a doc may name paths inside them before they exist.
-GENERATED = ("data", "models", "checkpoints", "mlartifacts", "mlflow.db", "dvc_plots", ".venv", ".dvc", "bench/out")
+GENERATED = (
+    "data",
+    "models",
+    "checkpoints",
+    "mlartifacts",
+    "mlflow.db",
+    "mlflow-server",
+    "dvc_plots",
+    ".venv",
+    ".dvc",
+    "bench/out",
+)
 PLACEHOLDER = re.compile(r"[<>*${}]|[A-Z]{3,}")  # models/gan/ARCH-METHOD.pt, reports/runs/<stage>.json
 FENCE = re.compile(r"```.*?```", re.S)
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")

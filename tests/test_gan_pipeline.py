@@ -7,6 +7,7 @@ tests/test_gan_train.py covers its loop."""
 
 import json
 
+import pandas as pd
 import pytest
 import torch
 
@@ -30,7 +31,13 @@ def test_matrix_runs_every_architecture_and_method(study):
         metrics = json.loads((project / f"metrics/gan/{r}.json").read_text())
         assert 0 <= metrics["judge_accuracy"] <= 1 and metrics["frechet_distance"] >= 0
         assert metrics["failed_attempts"] == 0 and len(metrics["per_class_accuracy"]) == 10
-        assert 0 <= metrics["diversity"]
+        assert 0 <= metrics["diversity"] and 0 <= metrics["gan_train_accuracy"] <= 1
+        # The quality curve: a row per snapshot (every grid_every = 3 iterations), scored by the judge.
+        curve = pd.read_csv(project / f"metrics/gan/curves/{r}.csv")
+        assert list(curve.iteration) == [3, 6] and (curve.seconds.diff().dropna() > 0).all()
+        assert (curve.frechet_distance >= 0).all() and curve.judge_accuracy.between(0, 1).all()
+        saved, snapshots = checkpoint.load_snapshots(project / f"models/gan/snapshots/{r}.pt")
+        assert saved["iterations"] == [3, 6] and list(curve.seconds) == pytest.approx(saved["seconds"], rel=1e-5)
         weights = torch.load(project / f"models/gan/{r}.pt", weights_only=True)
         assert [weights["arch"], weights["method"]] == r.split("-")
         assert weights["dataset"] == "tiny" and weights["class_names"] == [str(c) for c in range(10)]
@@ -48,6 +55,15 @@ def test_matrix_runs_every_architecture_and_method(study):
         assert (record["iterations"], record["attempts"], record["converged"]) == (6, 1, True)
     reference = json.loads((project / "metrics/gan/reference.json").read_text())
     assert {"frechet_distance_train_test", "judge_accuracy_test", "frechet_distance_vae_samples"} <= set(reference)
+    assert 0 <= reference["gan_train_accuracy_real"] <= 1
+    assert "frechet_distance_mirrored_shoes" not in reference  # the tiny classes are 0-9: no shoes to mirror
+    for arch in ARCHS:
+        for figure in (f"gan/curves/{arch}.png", f"gan_overview/losses_shared_{arch}.png"):
+            assert (project / "reports/figures" / figure).stat().st_size > 10_000
+    curves = json.loads((project / "metrics/gan_figures.json").read_text())["curves"]
+    assert set(curves) == set(RUNS) and all(c["snapshots"] == 2 and c["final_iteration"] == 6 for c in curves.values())
+    report = (project / "reports/report.md").read_text()
+    assert "## GAN quality during training" in report and "figures/gan/curves/dcgan.png" in report
     table = (project / "reports/gan_table.md").read_text()
     assert all(f"| {r} |" in table for r in RUNS) and "M1 VAE" in table
     summary = json.loads((project / "metrics/gan_summary.json").read_text())
@@ -76,6 +92,16 @@ def test_an_edit_makes_only_the_trainings_that_read_it_stale(study, key, value, 
     assert stale(study) == {}
 
 
+def test_a_new_judge_rescores_the_curves_and_retrains_no_gan(study):
+    """The snapshots are train_gan's outputs and evaluate_gan scores them: a judge edit reaches the
+    evaluations (they train GAN-train classifiers with the judge params) and never a training."""
+    assert stale(study) == {}
+    with edited_params(study, lambda p: set_key(p, "judge.epochs", 3)):
+        status = stale(study)
+    assert set(status) == {"train_judge", "gan_reference"} | {f"evaluate_gan@{r}" for r in RUNS}
+    assert stale(study) == {}
+
+
 def test_mlflow_has_one_run_per_stage_with_curves_and_models(study):
     project = study.path
     names = [name for (name,) in mlflow_query(project, "select name from runs")]
@@ -87,5 +113,12 @@ def test_mlflow_has_one_run_per_stage_with_curves_and_models(study):
     assert {f"train_gan@{r}" for r in RUNS} <= set(names)
     assert all(names.count(f"train_gan@{r}") == 1 for r in RUNS)  # no test reruns a training
     assert curve == 6  # one value per generator iteration
+    quality = mlflow_query(
+        project,
+        "select m.step from metrics m join runs r using (run_uuid) where r.name = ? "
+        "and m.key = 'curve_frechet_distance' order by m.step",
+        "evaluate_gan@dcgan-wgan_gp",
+    )
+    assert [step for (step,) in quality] == [3, 6]  # a point per snapshot, at its iteration
     assert any((project / "mlartifacts").rglob("grid_000006.png"))
     assert len(list((project / "mlartifacts").rglob("MLmodel"))) >= 2 * len(RUNS) + 2  # G and D per run, judge, VAE

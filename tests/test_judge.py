@@ -52,13 +52,18 @@ def test_accuracy_per_class_and_spread():
     assert spread[:2] == pytest.approx([5.0, 0.0]) and np.isnan(spread[2])
 
 
-def test_augment_shifts_and_flips_whole_images():
+def test_augment_shifts_whole_images_and_never_mirrors():
     x = torch.zeros(64, 1, 28, 28)
-    x[:, 0, 12:16, 10:14] = torch.rand(64, 1, 1)  # a blob away from the border: it survives any 2-px shift
+    x[:, 0, 12:16, 10:13] = torch.rand(64, 1, 1)  # a blob away from the border: it survives any 2-px shift
+    x[:, 0, 12, 10] = 1.0  # its top-left pixel marks the orientation
     out = judge.augment(x, torch.Generator().manual_seed(0))
     assert out.shape == x.shape
     assert torch.allclose(out.sum((1, 2, 3)), x.sum((1, 2, 3)))
     assert not torch.equal(out, x)
+    for image in out[:, 0]:
+        rows, cols = torch.nonzero(image == 1.0, as_tuple=True)
+        blob_rows, blob_cols = torch.nonzero(image > 0, as_tuple=True)
+        assert rows.item() == blob_rows.min().item() and cols.item() == blob_cols.min().item()  # still top-left
 
 
 def tiny():

@@ -4,13 +4,14 @@ parts named, figures embedded; in the shared study, the report is built last fro
 import base64
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 
-from genstudy import data, references
+from genstudy import budget, data, references
 from genstudy.pipeline.stage import StageError
 from genstudy.report.assemble import assemble, run_records
 from genstudy.report.figures import label_comparison, loss_panels
@@ -84,6 +85,10 @@ def sources(root: Path) -> list:
         values += [g.seconds.sum(), len(g)]
     values.append(records.seconds.sum())
     numbers_in([v for k, v in vars(references).items() if k.isupper()], values)
+    # The time-budget table: bench/budget.yaml's minutes, and each part's recorded minutes.
+    plan = budget.read_budget(root / budget.BUDGET)
+    parts, _ = budget.check(plan, dict(zip(records.stage, records.seconds)))
+    values += [*parts.minutes, *parts.budget, *parts.stages]
     return values
 
 
@@ -136,8 +141,9 @@ def check_gan_rows(md: str, root: Path):
     for path in (root / "metrics/gan").glob("*-*.json"):
         m = json.loads(path.read_text())
         if path.stem in rows:
-            assert rows[path.stem][4:7] == [
+            assert rows[path.stem][4:8] == [
                 f"{m['judge_accuracy']:.4f}",
+                f"{m['gan_train_accuracy']:.4f}" if "gan_train_accuracy" in m else "",
                 f"{m['frechet_distance']:.2f}",
                 f"{m['diversity']:.3f}",
             ]
@@ -185,6 +191,8 @@ def report(root: Path, run_id="RUN") -> str:
 def synthetic(tmp_path, elsewhere):
     """A tree of outputs for N = 100, 600, seeds 0, 1 and one GAN run of two archs x two methods."""
     root = tmp_path / "tree"
+    (root / "bench").mkdir(parents=True)
+    shutil.copy(ROOT / budget.BUDGET, root / budget.BUDGET)
     cell = lambda a, s: {  # noqa: E731
         "accuracy_mean": a,
         "accuracy_std": s,
@@ -250,7 +258,7 @@ def test_missing_gan_runs_and_theory_are_named_with_the_stage_that_makes_them(sy
     root, _ = synthetic
     md = report(root)
     check_gan_rows(md, root)
-    assert "| dcgan-dcgan | dcgan | DCGAN (non-saturating) | 1,000 | 0.8765 | 43.22 | 0.732 | yes |" in md
+    assert "| dcgan-dcgan | dcgan | DCGAN (non-saturating) | 1,000 | 0.8765 |  | 43.22 | 0.732 | yes |" in md
     for run in ("dcgan-wgan", "mlp_g-dcgan", "mlp_g-wgan"):
         assert f"run `dvc repro evaluate_gan@{run}`" in md and f"run `dvc repro train_gan@{run}`" in md
     assert "attempt 1 (seed 0, iteration 200): NaN in the critic loss → restarted" in md

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from genstudy import budget
 from genstudy.gan import METHOD_NAMES
 from genstudy.pipeline import paths
 from genstudy.pipeline.tracking import EXPERIMENT
@@ -95,7 +96,7 @@ def machine() -> str:
     return f"{platform.system()} {platform.machine()}, {os.cpu_count()} logical CPUs, {model}"
 
 
-def reproduce_section(records: pd.DataFrame, arch: str | None, label: str) -> str:
+def reproduce_section(records: pd.DataFrame, arch: str | None, label: str, root: Path = Path(".")) -> str:
     arch = arch or "dcgan"
     out = [
         "## How to reproduce",
@@ -133,8 +134,24 @@ def reproduce_section(records: pd.DataFrame, arch: str | None, label: str) -> st
         f"All recorded stages together: {num(records.seconds.sum(), 0)} s. Per-stage times and run ids: "
         "see Provenance.",
         "",
+        budget_section(records, root),
     ]
     return "\n".join(out)
+
+
+def budget_section(records: pd.DataFrame, root: Path = Path(".")) -> str:
+    """The study's time budget per part (bench/budget.yaml) against the recorded times, as
+    `python bench/budget.py` prints it (this report's own stage is not recorded yet when it runs)."""
+    try:
+        plan = budget.read_budget(root / budget.BUDGET)
+    except budget.BudgetError as e:
+        return f"**Time budget**: not checked ({e}).\n"
+    parts, problems = budget.check(plan, dict(zip(records.stage, records.seconds)))
+    verdict = "every part within its budget" if not problems else "; ".join(problems)
+    return (
+        f"**Time budget** (`{budget.BUDGET}`, checked by `python bench/budget.py`): {verdict}.\n\n"
+        + budget.markdown(parts)
+    )
 
 
 def provenance_section(records: pd.DataFrame, report_run_id: str) -> str:
@@ -182,10 +199,11 @@ def assemble(dataset: str, counts, seeds, archs, methods, report_run_id: str, ro
         "",
         sections.m1_section(inp, counts, seeds, dataset),
         sections.gan_losses_section(inp, archs, methods),
+        sections.gan_curves_section(inp, archs, methods),
         sections.gan_samples_section(inp, archs, methods),
         sections.gan_metrics_section(inp, archs, methods),
         theory_sections.theory_section(inp),
-        reproduce_section(records, choice.get("chosen_arch"), label),
+        reproduce_section(records, choice.get("chosen_arch"), label, root),
         provenance_section(records, report_run_id),
     ]
     md = "\n".join(parts)

@@ -1,4 +1,5 @@
-"""Figures of the report's own: loss panels per architecture, generated vs real images of two labels."""
+"""Figures of the report's own: loss panels per architecture, the three methods' losses on shared axes,
+quality against training (Figure 3 of Gulrajani et al.), generated vs real images of two labels."""
 
 import matplotlib
 
@@ -64,6 +65,61 @@ def label_comparison(rows: dict, labels: list[str], per_label: int, title: str, 
                 ax.set_frame_on(False)
                 continue
             ax.imshow(images[c].reshape(28, 28).numpy(), cmap="gray", vmin=0, vmax=1)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+METHOD_COLORS = {"dcgan": "tab:blue", "wgan": "tab:orange", "wgan_gp": "tab:green"}
+
+
+def _no_run_yet(ax, note):
+    ax.text(0.5, 0.5, note, ha="center", va="center", wrap=True, fontsize=9, transform=ax.transAxes)
+
+
+def shared_losses(histories: dict, names: dict, title: str, window: int, notes: dict):
+    """The three methods on shared axes: critic (D) loss in one panel, generator loss in the other, each a
+    rolling mean over `window` iterations. The objectives' scales differ by orders of magnitude, so the y
+    axis is symlog (linear within +-1, logarithmic beyond): each method's curve keeps its own shape and sign.
+    `histories[m]` is None for a run not trained yet (named in the legend from `notes[m]`)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), squeeze=False)
+    for ax, (column, what) in zip(axes[0], (("d_loss", "critic (D) loss"), ("g_loss", "generator loss"))):
+        for method, history in histories.items():
+            color = METHOD_COLORS.get(method)
+            if history is None:
+                ax.plot([], [], color=color, label=f"{names.get(method, method)}: {notes[method].splitlines()[0]}")
+                continue
+            smooth = history[column].rolling(window, min_periods=1).mean()
+            ax.plot(history["iteration"], smooth, color=color, lw=1.5, label=names.get(method, method))
+        ax.set_yscale("symlog", linthresh=1.0)
+        ax.axhline(0, color="black", lw=0.5)
+        ax.set_title(f"{what}, rolling mean of {window}")
+        ax.set_xlabel("generator iteration")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("loss (symlog)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def quality_curves(curves: dict, names: dict, title: str, notes: dict):
+    """Gulrajani et al.'s Figure 3 for one architecture: Fréchet distance against generator iterations
+    and against wall-clock seconds, a curve per method. `curves[m]` is a DataFrame with iteration,
+    seconds and frechet_distance, or None for a run not scored yet (its note goes in the legend)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), squeeze=False)
+    for ax, x, xlabel in zip(axes[0], ("iteration", "seconds"), ("generator iteration", "wall-clock seconds")):
+        for method, curve in curves.items():
+            color = METHOD_COLORS.get(method)
+            if curve is None:
+                ax.plot([], [], color=color, label=f"{names.get(method, method)}: {notes[method].splitlines()[0]}")
+                continue
+            ax.plot(curve[x], curve["frechet_distance"], "o-", ms=3, color=color, label=names.get(method, method))
+        ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("Fréchet distance (judge features, log)")
     fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -1,4 +1,5 @@
-"""The report's GAN figures: loss panels per architecture, and the better architecture's samples of two
+"""The report's GAN figures: loss panels per architecture, the methods' losses on shared axes, quality
+against training (Figure 3 of Gulrajani et al.), and the better architecture's samples of two
 labels beside real test images. A run not trained or evaluated yet is drawn as a note naming its stage.
 Deterministic: noise and the real images are drawn from a seed.
 """
@@ -15,7 +16,7 @@ from genstudy.gan import METHOD_NAMES, nets
 from genstudy.gan import checkpoint as gan_checkpoint
 from genstudy.pipeline import paths
 from genstudy.pipeline.stage import require
-from genstudy.report.figures import label_comparison, loss_panels
+from genstudy.report.figures import label_comparison, loss_panels, quality_curves, shared_losses
 
 RULE = (
     "lower mean Fréchet distance (judge features, against the test set) over the methods evaluated "
@@ -64,12 +65,69 @@ def not_built(arch, method) -> str:
 
 
 def loss_figure(arch, methods, window):
-    histories, notes = {}, {}
+    notes = {m: not_built(arch, m) for m in methods}
+    title = f"{arch} architecture: losses per generator iteration"
+    return loss_panels(histories(arch, methods), METHOD_NAMES, title, window, notes)
+
+
+def histories(arch, methods) -> dict:
+    out = {}
     for method in methods:
         path = Path(paths.gan_history(arch, method))
-        histories[method] = pd.read_csv(path) if path.exists() else None
-        notes[method] = not_built(arch, method)
-    return loss_panels(histories, METHOD_NAMES, f"{arch} architecture: losses per generator iteration", window, notes)
+        out[method] = pd.read_csv(path) if path.exists() else None
+    return out
+
+
+def shared_loss_figure(arch, methods, window):
+    notes = {m: not_built(arch, m) for m in methods}
+    title = f"{arch} architecture: the three objectives' losses on shared axes"
+    return shared_losses(histories(arch, methods), METHOD_NAMES, title, window, notes)
+
+
+def not_scored(arch, method) -> str:
+    return f"not scored yet: run `dvc repro {paths.stage_name('evaluate_gan', arch, method)}`"
+
+
+def curves(arch, methods) -> dict:
+    """{method: DataFrame of metrics/gan/curves/ARCH-METHOD.csv, or None where evaluate_gan has not run}."""
+    out = {}
+    for method in methods:
+        path = Path(paths.gan_curve(arch, method))
+        out[method] = pd.read_csv(path) if path.exists() else None
+    return out
+
+
+def curve_figure(arch, methods):
+    notes = {m: not_scored(arch, m) for m in methods}
+    title = f"{arch} architecture: Fréchet distance during training (EMA generator snapshots)"
+    return quality_curves(curves(arch, methods), METHOD_NAMES, title, notes)
+
+
+def curve_summary(archs, methods) -> dict:
+    """Per run: the last snapshot's scores, the best Fréchet distance and where it was reached, and the
+    improvement over the last quarter of training (a small one: the curve has flattened)."""
+    out = {}
+    for arch in archs:
+        for method, curve in curves(arch, methods).items():
+            if curve is None or curve.empty:
+                continue
+            best = curve.loc[curve["frechet_distance"].idxmin()]
+            last = curve.iloc[-1]
+            quarter = curve[curve["iteration"] <= 0.75 * last["iteration"]]
+            before = quarter.iloc[-1] if len(quarter) else curve.iloc[0]
+            out[paths.gan_run(arch, method)] = {
+                "snapshots": len(curve),
+                "final_iteration": int(last["iteration"]),
+                "final_seconds": round(float(last["seconds"]), 1),
+                "final_frechet_distance": round(float(last["frechet_distance"]), 3),
+                "final_judge_accuracy": round(float(last["judge_accuracy"]), 4),
+                "best_frechet_distance": round(float(best["frechet_distance"]), 3),
+                "best_iteration": int(best["iteration"]),
+                "last_quarter_change_percent": round(
+                    100 * float(last["frechet_distance"] / before["frechet_distance"] - 1), 1
+                ),
+            }
+    return out
 
 
 def real_images(labels, per_label, seed) -> torch.Tensor:

@@ -162,14 +162,82 @@ def gan_losses_section(inp: Inputs, archs, methods) -> str:
         "scale); faint lines are per-iteration values, solid lines rolling means.",
         "",
     ]
+    names = ", ".join(GAN_METHODS[m] for m in methods)
+    for arch in archs:
+        out += [
+            inp.figure(
+                f"reports/figures/gan_overview/losses_shared_{arch}.png",
+                f"{arch} architecture: the critic (D) loss and the generator loss of {names} on shared axes, "
+                f"rolling means; the y axis is symlog (linear within ±1, logarithmic beyond), since the "
+                "objectives' scales differ by orders of magnitude",
+                "gan_figures",
+            ),
+            inp.figure(
+                f"reports/figures/gan_overview/losses_{arch}.png",
+                f"{arch} architecture: critic and generator loss of {names}, a panel per method",
+                "gan_figures",
+            ),
+        ]
+    return "\n".join(out)
+
+
+def gan_curves_section(inp: Inputs, archs, methods) -> str:
+    """Gulrajani et al.'s Figure 3 on this study: quality against iterations and wall-clock time."""
+    out = [
+        "## GAN quality during training",
+        "",
+        "As in Gulrajani et al.'s Figure 3: the Fréchet distance (judge features, against the test set) of "
+        "snapshots of the sampled (EMA) generator, taken every `gan.train.grid_every` generator iterations, "
+        "against iterations and against the wall-clock seconds of training. Every snapshot draws the same "
+        "noise and labels (`gan.evaluation.curve_per_class` per class); `evaluate_gan` scores them, so a new "
+        "judge rescores the curves without retraining a GAN. The same points are MLflow step metrics "
+        "(`curve_frechet_distance`, `curve_judge_accuracy`) of the `evaluate_gan` runs.",
+        "",
+    ]
     for arch in archs:
         out.append(
             inp.figure(
-                f"reports/figures/gan_overview/losses_{arch}.png",
-                f"{arch} architecture: critic and generator loss of " + ", ".join(GAN_METHODS[m] for m in methods),
+                f"reports/figures/gan/curves/{arch}.png",
+                f"{arch} architecture: Fréchet distance against generator iterations (left) and wall-clock "
+                "seconds (right)",
                 "gan_figures",
             )
         )
+    summary = (inp.json("metrics/gan_figures.json") or {}).get("curves")
+    if not summary:
+        out.append(missing("the curves' summary", [("metrics/gan_figures.json", "gan_figures")]))
+        return "\n".join(out)
+    rows = [
+        [
+            run,
+            GAN_METHODS[method],
+            f"{c['final_iteration']:,}",
+            f"{c['final_seconds']:,.0f}",
+            num(c["final_frechet_distance"], 2),
+            num(c["final_judge_accuracy"], 4),
+            f"{num(c['best_frechet_distance'], 2)} at {c['best_iteration']:,}",
+            f"{c['last_quarter_change_percent']:.0f} %",
+        ]
+        for method in methods
+        for arch in archs
+        if (c := summary.get(run := paths.gan_run(arch, method)))
+    ]
+    columns = [
+        "run",
+        "method",
+        "last snapshot (iterations)",
+        "seconds",
+        "Fréchet distance",
+        "judge accuracy",
+        "best Fréchet distance",
+        "change over the last quarter",
+    ]
+    out += [
+        "Each run's curve in brief (scored on the curve samples, fewer than the table's below; a small "
+        "change over the last quarter of training means the curve has flattened):",
+        "",
+        table(pd.DataFrame(rows, columns=columns)),
+    ]
     return "\n".join(out)
 
 
@@ -226,7 +294,10 @@ def gan_metrics_section(inp: Inputs, archs, methods) -> str:
         "Scored by the judge, a classifier trained in the pipeline: its accuracy on conditional samples "
         "against their conditioning labels, the Fréchet distance between its penultimate features of samples "
         "and of the test set, and diversity (mean within-class feature distance of samples over that of real "
-        "test images: one means as varied as real).",
+        "test images: one means as varied as real). GAN-train accuracy (Shmelkov et al. 2018): a classifier "
+        "built and trained as the judge, on the run's samples alone, tested on the real test set; on the "
+        "real-training-images row it is trained on as many real images. Samples that are faithful but not "
+        "varied score high judge accuracy and low GAN-train accuracy.",
         "",
     ]
     judge = inp.json("metrics/judge.json")
@@ -242,6 +313,7 @@ def gan_metrics_section(inp: Inputs, archs, methods) -> str:
             GAN_METHODS[method],
             f"{m['n']:,}",
             num(m["judge_accuracy"], 4),
+            num(m["gan_train_accuracy"], 4) if "gan_train_accuracy" in m else "",
             num(m["frechet_distance"], 2),
             num(m["diversity"], 3),
             "yes" if m["converged"] else "no (last attempt kept)",
@@ -258,16 +330,35 @@ def gan_metrics_section(inp: Inputs, archs, methods) -> str:
                 "",
                 n,
                 num(reference["judge_accuracy_train"], 4),
+                num(reference["gan_train_accuracy_real"], 4) if "gan_train_accuracy_real" in reference else "",
                 num(reference["frechet_distance_train_test"], 2),
                 num(reference["diversity_train"], 3),
                 "",
             ],
+            *(
+                [
+                    [
+                        "reference: the same training images, shoes mirrored (orientation check)",
+                        "",
+                        "",
+                        n,
+                        num(reference["judge_accuracy_mirrored_shoes"], 4),
+                        "",
+                        num(reference["frechet_distance_mirrored_shoes"], 2),
+                        "",
+                        "",
+                    ]
+                ]
+                if "frechet_distance_mirrored_shoes" in reference
+                else []
+            ),
             [
                 "reference: real test images",
                 "",
                 "",
                 n,
                 num(reference["judge_accuracy_test"], 4),
+                "",
                 "– (the reference set)",
                 "– (the reference set)",
                 "",
@@ -277,6 +368,7 @@ def gan_metrics_section(inp: Inputs, archs, methods) -> str:
                 "",
                 "",
                 n,
+                "",
                 "",
                 num(reference["frechet_distance_vae_samples"], 2),
                 "",
@@ -296,6 +388,7 @@ def gan_metrics_section(inp: Inputs, archs, methods) -> str:
                         "method",
                         "images",
                         "judge accuracy",
+                        "GAN-train accuracy",
                         "Fréchet distance",
                         "diversity",
                         "converged",
@@ -344,6 +437,14 @@ def failures(inp: Inputs, archs, methods) -> str:
     found, absent = each_run(inp, archs, methods, "metrics/gan/train/{run}.json", "train_gan")
     rows = []
     for method, arch, run, record in found:
+        if record.get("converged", True):
+            before = str(record["failed_attempts"])
+        else:
+            kept = record["failures"][-1] if record["failures"] else {}
+            before = (
+                f"no successful run in {record['failed_attempts']} attempts (kept: the last, seed "
+                f"{record['seed']}, trained to the end; cause: {kept.get('cause', 'unknown')})"
+            )
         causes = (
             "; ".join(
                 f"attempt {f['attempt']} (seed {f['seed']}, iteration {f['iteration']}): {f['cause']} → {f['action']}"
@@ -351,16 +452,25 @@ def failures(inp: Inputs, archs, methods) -> str:
             )
             or "none"
         )
-        rows.append(
-            [GAN_METHODS[method], arch, record["iterations"], record["attempts"], record["failed_attempts"], causes]
-        )
-    out = ["**Failed convergence**, per method (a failed attempt restarts at the next seed):", ""]
+        rows.append([GAN_METHODS[method], arch, record["iterations"], record["attempts"], before, causes])
+    out = [
+        "**Failed convergence**, per method, counted as failed attempts before the first successful one "
+        "(a failed attempt restarts at the next seed):",
+        "",
+    ]
     if rows:
         out.append(
             table(
                 pd.DataFrame(
                     rows,
-                    columns=["method", "architecture", "generator iterations", "attempts", "failed attempts", "causes"],
+                    columns=[
+                        "method",
+                        "architecture",
+                        "generator iterations",
+                        "attempts",
+                        "failed attempts before the first success",
+                        "causes",
+                    ],
                 )
             )
         )

@@ -41,7 +41,7 @@ def tiny_params(source: Path, checksums: dict) -> dict:
         method.update(iterations=6, critic_steps=min(method["critic_steps"], 2))
     gan["train"].update(batch_size=16, z_dim=8, grid_every=3, log_every=2, checkpoint_every=2)
     gan["train"]["failure"]["warmup"] = 1000
-    gan["evaluation"]["per_class"] = 10
+    gan["evaluation"].update(per_class=10, curve_per_class=5)
     t = params["theory"]
     t["divergences"].update(
         theta_points=6,
@@ -70,11 +70,12 @@ def make_project(directory: Path, edit=None) -> Path:
     `edit(params)` may change the tiny params in place before they are written.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    for item in ("genstudy", "stages", "dvc.yaml", "profiles"):
+    for item in ("genstudy", "stages", "dvc.yaml", "profiles", "bench/budget.yaml"):
         src = ROOT / item
         if src.is_dir():
             shutil.copytree(src, directory / item, ignore=shutil.ignore_patterns("__pycache__"))
         elif src.exists():
+            (directory / item).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(src, directory / item)
     source = directory.parent / f"{directory.name}-source"
     params = tiny_params(source, write_tiny(source))
