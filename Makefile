@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: study test lint setup data-package quick paper mlflow-ui clean-mlflow report-screenshot
+.PHONY: study test lint setup data-package quick paper mlflow-ui clean-mlflow report-screenshot push pull mlflow-server
 
 setup: $(VENV)/.installed
 
@@ -43,8 +43,21 @@ quick: setup data-package
 paper: setup data-package
 	overrides=$$(python -m genstudy.profile paper) && dvc exp run --temp --name paper-$$(date +%Y%m%d-%H%M%S) $$overrides
 
+# The team's DVC remote (README: Sharing results): outputs and the run-cache, so that a stage whose
+# command, deps and params match a pushed run is restored instead of rerun.
+push: setup
+	dvc push --run-cache
+
+pull: setup
+	dvc pull --run-cache
+
 mlflow-ui: setup
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --default-artifact-root $(CURDIR)/mlartifacts
+
+# An MLflow tracking server on a local PostgreSQL database (Debian: apt-get install postgresql), kept in
+# mlflow-server/, on http://127.0.0.1:5001 until Ctrl-C. Stages log to it with MLFLOW_TRACKING_URI set to that.
+mlflow-server: setup
+	python tools/mlflow_server.py
 
 # Render reports/report.html in headless Chromium (Debian: apt-get install chromium), check that every
 # figure decodes and renders, and save reports/report_screenshot.png.
