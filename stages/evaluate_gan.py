@@ -50,7 +50,7 @@ def run(argv=None):
     metrics, grid = paths.gan_metrics(args.arch, args.method), paths.gan_samples_grid(args.arch, args.method)
 
     logged = {"evaluation": ev, "judge": judge_cfg, "arch": args.arch, "method": args.method}
-    with tracking.stage_run(name, logged, dataset):
+    with tracking.stage_run(name, logged, dataset) as mlrun:
         import mlflow
 
         reference = judge.Reference(model, test_x, test_y)
@@ -106,15 +106,10 @@ def run(argv=None):
         curve_path = paths.gan_curve(args.arch, args.method)
         with atomic_path(curve_path) as tmp:
             curve.to_csv(tmp, index=False, float_format="%.6g")
-        for row in curve.itertuples():
-            mlflow.log_metrics(
-                {
-                    "curve_frechet_distance": row.frechet_distance,
-                    "curve_judge_accuracy": row.judge_accuracy,
-                    "curve_train_seconds": row.seconds,
-                },
-                step=row.iteration,
-            )
+        steps = curve.rename(columns={"seconds": "train_seconds"})[
+            ["iteration", "frechet_distance", "judge_accuracy", "train_seconds"]
+        ]
+        tracking.log_step_rows(mlrun.info.run_id, steps.to_dict("records"), "iteration", "curve_")
         mlflow.log_artifact(curve_path)
     print(
         f"{name}: judge accuracy {result['judge_accuracy']:.4f}, Frechet distance "
