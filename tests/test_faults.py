@@ -1,0 +1,45 @@
+"""Faults a shared workspace meets: a second `dvc repro` while one runs is refused by DVC's lock.
+
+DVC locks the outputs of the stage being run (.dvc/tmp/rwlock): a second repro skips what is up to
+date and stops, with DVC's own message, at the stage whose outputs the first one is writing."""
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from tests.helpers.project import BIN, run
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_second_dvc_repro_in_the_same_workspace_is_refused_by_the_lock(study, tmp_path):
+    project = tmp_path / "project"  # a copy: the forced rerun must not touch the shared study
+    shutil.copytree(study.path, project)
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", OMP_NUM_THREADS="1")
+    env.pop("MLFLOW_TRACKING_URI", None)
+    first = subprocess.Popen(
+        [str(BIN / "dvc"), "repro", "--force", "--single-item", "theory_gan2d"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        for line in first.stdout:  # the stage is running: the first repro holds the lock
+            if line.startswith("Running stage"):
+                break
+        second = run(project, BIN / "dvc", "repro", check=False)
+    finally:
+        rest = first.communicate(timeout=300)[0]
+    assert second.returncode != 0
+    message = second.stderr
+    assert "failed to reproduce 'theory_gan2d'" in message and ".dvc/tmp/rwlock" in message, message
+    assert first.returncode == 0, rest
+    # Nothing was corrupted: the forced stage's lock entry matches its outputs; only the report, which
+    # reads every run record, is stale (the forced run wrote a new record).
+    status = json.loads(run(project, BIN / "dvc", "status", "--json").stdout)
+    assert list(status) == ["report"], status
