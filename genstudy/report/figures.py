@@ -73,10 +73,6 @@ def label_comparison(rows: dict, labels: list[str], per_label: int, title: str, 
 METHOD_COLORS = {"dcgan": "tab:blue", "wgan": "tab:orange", "wgan_gp": "tab:green"}
 
 
-def _no_run_yet(ax, note):
-    ax.text(0.5, 0.5, note, ha="center", va="center", wrap=True, fontsize=9, transform=ax.transAxes)
-
-
 def shared_losses(histories: dict, names: dict, title: str, window: int, notes: dict):
     """The three methods on shared axes: critic (D) loss in one panel, generator loss in the other, each a
     rolling mean over `window` iterations. The objectives' scales differ by orders of magnitude, so the y
