@@ -10,18 +10,22 @@ import subprocess
 
 import pytest
 
-from tests.helpers.project import BIN, run
+from tests.helpers.project import BIN, read_params, run, write_params
 
 pytestmark = pytest.mark.slow
 
 
 def test_a_second_dvc_repro_in_the_same_workspace_is_refused_by_the_lock(study, tmp_path):
-    project = tmp_path / "project"  # a copy: the forced rerun must not touch the shared study
+    project = tmp_path / "project"  # a copy: the rerun must not touch the shared study
     shutil.copytree(study.path, project)
+    # A longer 2-D GAN in the copy, so the first repro is still writing when the second one starts.
+    params = read_params(project)
+    params["theory"]["gan2d"]["epochs"] = 3000
+    write_params(project, params)
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", OMP_NUM_THREADS="1")
     env.pop("MLFLOW_TRACKING_URI", None)
     first = subprocess.Popen(
-        [str(BIN / "dvc"), "repro", "--force", "--single-item", "theory_gan2d"],
+        [str(BIN / "dvc"), "repro", "--single-item", "theory_gan2d"],
         cwd=project,
         env=env,
         stdout=subprocess.PIPE,
@@ -39,7 +43,7 @@ def test_a_second_dvc_repro_in_the_same_workspace_is_refused_by_the_lock(study, 
     message = second.stderr
     assert "failed to reproduce 'theory_gan2d'" in message and ".dvc/tmp/rwlock" in message, message
     assert first.returncode == 0, rest
-    # Nothing was corrupted: the forced stage's lock entry matches its outputs; only the report, which
-    # reads every run record, is stale (the forced run wrote a new record).
+    # Nothing was corrupted: the rerun stage's lock entry matches its params and outputs; only the
+    # report, which reads its outputs and run record, is stale.
     status = json.loads(run(project, BIN / "dvc", "status", "--json").stdout)
     assert list(status) == ["report"], status
