@@ -14,6 +14,22 @@ from genstudy.pipeline import params, paths, tracking
 from genstudy.pipeline.stage import main
 from genstudy.report.assemble import assemble, title
 from genstudy.report.html import to_html
+from genstudy.report.inputs import Inputs
+
+
+def headline(counts) -> dict:
+    """The study's headline numbers, for the pipeline execution's parent MLflow run: the M1 table's
+    test errors (%) at the smallest label count, the judge's test accuracy, each GAN's Frechet distance."""
+    inp, n, out = Inputs(), min(counts), {}
+    for method, cells in (inp.json(paths.M1_SUMMARY) or {}).items():
+        if str(n) in cells:
+            out[f"{method}.error_n{n}"] = cells[str(n)]["error_mean"]
+    if (judge := inp.json(paths.JUDGE_METRICS)) and "test_accuracy" in judge:
+        out["judge.test_accuracy"] = judge["test_accuracy"]
+    for run, r in ((inp.json(paths.GAN_SUMMARY) or {}).get("runs") or {}).items():
+        if r.get("frechet_distance") is not None:
+            out[f"gan.{run}.frechet_distance"] = r["frechet_distance"]
+    return out
 
 
 @main
@@ -34,7 +50,8 @@ def run():
             mlflow.log_artifact(str(path))
         for src in embedded:
             mlflow.log_artifact(str(md_path.parent / src), str(Path(src).parent))
-    notes = md.count("> **Missing:")
+        notes = md.count("> **Missing:")
+        tracking.log_parent_metrics(headline(counts) | {"report.missing_notes": notes})
     print(
         f"wrote {md_path} and {html_path} ({len(embedded)} figures embedded, {len(page) / 1e6:.1f} MB); "
         f"{notes} missing-input note(s)"

@@ -26,7 +26,10 @@ def run(argv=None):
     table = pd.DataFrame({"index": indices, "label": labels[indices]})
     out = paths.labels(args.n, args.seed)
     with tracking.stage_run(
-        paths.stage_name("sample_labels", args.n, args.seed), {"labels": {"n": args.n, "seed": args.seed}}, dataset
+        paths.stage_name("sample_labels", args.n, args.seed),
+        {"labels": {"n": args.n, "seed": args.seed}},
+        dataset,
+        inputs={f"labels-n{args.n}-seed{args.seed}": out},  # logged at the run's end, once written
     ):
         import mlflow
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from genstudy.pipeline import tracking
 from tests.helpers.project import BIN, make_project, ran_stages, read_params, run
 from tools import mlflow_server
 
@@ -58,7 +59,11 @@ def test_stages_log_to_the_postgres_backed_server(tmp_path, server):
     experiment = client.get_experiment_by_name("genstudy")
     assert experiment.artifact_location.startswith("mlflow-artifacts:"), "artifacts go through the server"
     runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if tracking.PARENT_TAG in r.data.tags]
+    runs = [r for r in runs if tracking.PARENT_TAG not in r.data.tags]
+    assert len(parents) == 1, "one parent run for the one dvc repro"
     assert sorted(r.info.run_name for r in runs) == sorted(stages), "one run per stage, named by stage"
+    assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {parents[0].info.run_id}
     by_stage = {r.info.run_name: r for r in runs}
     for stage, r in by_stage.items():
         assert r.info.status == "FINISHED", stage

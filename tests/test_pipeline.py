@@ -117,6 +117,16 @@ def test_mlflow_has_one_run_per_stage_execution(study):
         "train_vae",
     )
     assert M1_STAGES <= set(names)
+    # The first `dvc repro`'s stage runs (each stage's earliest) are the children of one parent run.
+    parent_of = {}
+    for name, parent in mlflow_query(
+        study.path,
+        "select r.name, t.value from runs r join tags t using (run_uuid) "
+        "where t.key = 'mlflow.parentRunId' order by r.start_time",
+    ):
+        parent_of.setdefault(name, parent)
+    first = ran_stages(study.first_output)
+    assert first <= set(parent_of) and len({parent_of[s] for s in first}) == 1
     assert params[0][0] >= 8 * names.count("train_vae") and curve[0][0] == 2 * names.count("train_vae")  # 2 epochs
     assert any((study.path / "mlartifacts").rglob("latent_map.png"))
 
