@@ -22,6 +22,7 @@ DATASETS = ("fashion_mnist", "mnist")
 LR_SCHEDULES = ("constant", "cosine")
 KERNELS = ("rbf", "linear", "poly", "sigmoid")
 AUGMENTATIONS = ("flip", "shift", "diagonal", "shift2", "rotate", "zoom")
+M2_FEATURES = ("m1", "pixels")  # genstudy.m2: M1 + M2 on the VAE latent, or M2 on raw pixels
 GAN_METHODS = ("dcgan", "wgan", "wgan_gp")
 GENERATOR_TYPES = ("conv", "mlp")
 NONLINEARITIES = ("relu", "leaky_relu", "softplus", "tanh")
@@ -100,6 +101,7 @@ class Transductive(Section):
     n_neighbors: PositiveInt
     alpha: Annotated[float, Field(gt=0, lt=1)]
     keep: Annotated[float, Field(gt=0, le=1)]
+    cv_refits: Annotated[int, Field(ge=1)] | None = None  # CV folds whose transductive refit is scored (None: all)
 
 
 class SvmM1(Section):
@@ -117,12 +119,34 @@ class Svm(Section):
     C: list[Positive] = Field(min_length=1)
     gamma_factors: list[Positive] = Field(min_length=1)
     cv_folds: Annotated[int, Field(ge=2)]
+    halving: Annotated[int, Field(ge=1)] = 1
     augment: Augment
     m1: SvmM1
     pixels: SvmPixels
 
 
 # --- GANs ------------------------------------------------------------------------------------
+
+
+class M2Validation(Section):
+    size: PositiveInt  # training images outside every labelled subset: the classifier's epoch is chosen on them
+    seed: Seed
+
+
+class M2(Section):
+    features: list[Literal[M2_FEATURES]] = Field(min_length=1)  # m1: M1 + M2 on z1; pixels: M2 on raw pixels
+    hidden: PositiveInt
+    z_dim: PositiveInt
+    epochs: PositiveInt
+    batch_unlabelled: PositiveInt
+    batch_labelled: PositiveInt
+    lr: Positive
+    lr_schedule: Literal[LR_SCHEDULES]
+    alpha: Positive  # classification weight beta = alpha * N_total / N_labelled
+    z1: Literal["samples", "means"]  # M1 + M2's x: posterior samples of z1 redrawn per minibatch, or the means
+    standardize: bool  # z1 scaled to unit variance per dimension (training statistics)
+    validation: M2Validation
+    seed: Seed
 
 
 class Judge(Section):
@@ -375,6 +399,7 @@ class Study(Section):
     labels: Labels
     vae: Vae
     svm: Svm
+    m2: M2
     judge: Judge
     gan: Gan
     theory: Theory

@@ -1,4 +1,4 @@
-"""Stage `m1_table`: the Table 1-style summary of every fit_svm run.
+"""Stage `m1_table`: the Table 1-style summary of every fit_svm and train_m2 run.
 
 Writes metrics/m1.json (method -> N -> mean/std of accuracy and error over seeds),
 metrics/m1_accuracy.csv (for `dvc plots`), reports/m1_table.md and
@@ -19,9 +19,10 @@ def run():
     dataset = p.data.dataset
     counts, seeds = p.labels.counts, p.labels.seeds
     kernel = p.svm.kernel
-    runs = collect(counts, seeds)
+    m2_features = p.m2.features
+    runs = collect(counts, seeds, m2_features)
     summary = summarise(runs)
-    with tracking.stage_run("m1_table", {"labels": {"counts": counts, "seeds": seeds}}, dataset):
+    with tracking.stage_run("m1_table", {"labels": {"counts": counts, "seeds": seeds}, "m2": {"features": m2_features}}, dataset):
         import mlflow
 
         write_json(paths.M1_SUMMARY, summary)

@@ -241,9 +241,14 @@ def test_m1_tables_hyperparameters_and_references_come_from_the_metrics(syntheti
     md = report(root)
     check_m1_tables(md, m1)
     error = table_after(md, "**Test error (%)**")
-    paper = references.PAPER_MNIST_M1_TSVM_ERROR
-    assert error[-1][0].startswith("reference: M1 + TSVM on **MNIST**")
-    assert error[-1][1:] == [f"{paper[100][0]:g} ± {paper[100][1]:g}", f"{paper[600][0]:g} ± {paper[600][1]:g}"]
+    papers = {
+        "M1 + TSVM": references.PAPER_MNIST_M1_TSVM_ERROR,
+        "M2": references.PAPER_MNIST_M2_ERROR,
+        "M1 + M2": references.PAPER_MNIST_M1_M2_ERROR,
+    }
+    for row, (name, paper) in zip(error[-3:], papers.items()):
+        assert row[0].startswith(f"reference: {name} on **MNIST**")
+        assert row[1:] == [f"{paper[100][0]:g} ± {paper[100][1]:g}", f"{paper[600][0]:g} ± {paper[600][1]:g}"]
     accuracy = table_after(md, "**Test accuracy**")
     for name, ref in references.FASHION_REFERENCES.items():
         assert [f"reference: {name} (Fashion-MNIST)", f"{ref[100]:.4f}", f"{ref[600]:.4f}"] in accuracy

@@ -10,6 +10,7 @@ M1_FEATURES = "data/features/m1.npz"  # encode: posterior means of train and tes
 M1_SUMMARY, M1_ACCURACY_CSV = "metrics/m1.json", "metrics/m1_accuracy.csv"
 M1_TABLE, M1_FIGURE = "reports/m1_table.md", "reports/figures/m1/accuracy_vs_n.png"
 SVM_FEATURES = ("m1", "pixels")
+M2_METRICS = "metrics/m2"  # train_m2: one JSON per (features, N, seed)
 
 JUDGE_MODEL, JUDGE_METRICS, JUDGE_HISTORY = "models/judge.pt", "metrics/judge.json", "metrics/judge_history.csv"
 GAN_FIGURES = "reports/figures/gan"
@@ -38,7 +39,26 @@ def svm_metrics(features: str, n: int, seed: int) -> str:
 
 
 def svm_model(features: str, n: int, seed: int) -> str:
-    return f"models/svm/{features}-n{n}-seed{seed}.joblib"
+    """The fitted SVMs of one stage, as plain arrays (genstudy.svm.save / load)."""
+    return f"models/svm/{features}-n{n}-seed{seed}.npz"
+
+
+def m2_run(features: str, n: int, seed: int) -> str:
+    return f"{features}-n{n}-seed{seed}"
+
+
+def m2_model(features: str, n: int, seed: int) -> str:
+    """M2's weights and config (save_torch), chosen at its best validation epoch."""
+    return f"models/m2/{m2_run(features, n, seed)}.pt"
+
+
+def m2_metrics(features: str, n: int, seed: int) -> str:
+    return f"{M2_METRICS}/{m2_run(features, n, seed)}.json"
+
+
+def m2_history(features: str, n: int, seed: int) -> str:
+    """Per-epoch bounds and validation accuracy."""
+    return f"metrics/m2_history/{m2_run(features, n, seed)}.csv"
 
 
 def gan_run(arch: str, method: str) -> str:

@@ -1,5 +1,5 @@
-"""The M1 study's Table 1-style summary: one row per (method, N, seed) from metrics/svm/*.json, then
-mean and std over seeds, as markdown and as a figure of accuracy against N."""
+"""The semi-supervised study's Table 1-style summary: one row per (method, N, seed) from metrics/svm/*.json
+and metrics/m2/*.json, then mean and std over seeds, as markdown and as a figure of accuracy against N."""
 
 import json
 
@@ -16,17 +16,36 @@ from genstudy.pipeline.stage import require  # noqa: E402
 METHODS = {
     "m1": "M1 + SVM",
     "m1_transductive": "M1 + label spreading + SVM (transductive)",
+    "m1_m2": "M1 + M2",
+    "m2": "M2 (raw pixels)",
     "raw_pixels": "SVM on raw pixels",
 }
+M2_METHODS = {"m1": "m1_m2", "pixels": "m2"}  # train_m2's features -> the table's method
 
 
 def augment_label(transforms) -> str:
     return "+".join(transforms) if transforms else "none"
 
 
-def collect(counts, seeds) -> pd.DataFrame:
-    """One row per (method, N, seed) from metrics/svm/*.json."""
+def collect(counts, seeds, m2_features=()) -> pd.DataFrame:
+    """One row per (method, N, seed) from metrics/svm/*.json and, for each of m2_features, metrics/m2/*.json."""
     rows = []
+    for features in m2_features:
+        for n in counts:
+            for seed in seeds:
+                path = paths.m2_metrics(features, n, seed)
+                with open(require(path, f"train_m2@{features}-{n}-{seed}")) as f:
+                    r = json.load(f)
+                rows.append(
+                    {
+                        "method": M2_METHODS[features],
+                        "n": n,
+                        "seed": seed,
+                        "accuracy": r["accuracy"],
+                        "valid_accuracy": r["valid_accuracy"],
+                        "epoch": r["epoch"],
+                    }
+                )
     for features in ("m1", "pixels"):
         for n in counts:
             for seed in seeds:
@@ -78,16 +97,19 @@ def markdown(summary: dict, runs: pd.DataFrame, dataset: str, kernel: str) -> st
     lines = [
         f"### Test error (%) on {dataset}, mean ± std over {seeds} seeds (cf. Kingma et al. 2014, Table 1)",
         "",
-        "| N | " + " | ".join(METHODS[m] for m in methods) + " | paper: M1+TSVM on MNIST |",
-        "|---|" + "---|" * (len(methods) + 1),
+        "| N | "
+        + " | ".join(METHODS[m] for m in methods)
+        + " | paper (MNIST): M1+TSVM | paper (MNIST): M2 | paper (MNIST): M1+M2 |",
+        "|---|" + "---|" * (len(methods) + 3),
     ]
+    paper_columns = (
+        references.PAPER_MNIST_M1_TSVM_ERROR,
+        references.PAPER_MNIST_M2_ERROR,
+        references.PAPER_MNIST_M1_M2_ERROR,
+    )
     for n in counts:
-        paper = references.PAPER_MNIST_M1_TSVM_ERROR.get(n)
-        lines.append(
-            f"| {n} | "
-            + " | ".join(cell(m, n, "error") for m in methods)
-            + (f" | {paper[0]} ± {paper[1]} |" if paper else " | |")
-        )
+        paper = [f"{c[n][0]} ± {c[n][1]}" if n in c else "" for c in paper_columns]
+        lines.append(f"| {n} | " + " | ".join([cell(m, n, "error") for m in methods] + paper) + " |")
     lines += [
         "",
         f"### Test accuracy on {dataset}, mean ± std over {seeds} seeds",
@@ -103,7 +125,8 @@ def markdown(summary: dict, runs: pd.DataFrame, dataset: str, kernel: str) -> st
         lines.append(
             f"| {n} | " + " | ".join(cell(m, n, "accuracy") for m in methods) + " | " + " | ".join(refs) + " |"
         )
-    folds = ", ".join(sorted({str(int(f)) for f in runs["cv_folds"]}))
+    svms = runs[runs["method"].isin(["m1", "m1_transductive", "raw_pixels"])]
+    folds = ", ".join(sorted({str(int(f)) for f in svms["cv_folds"]}))
     lines += [
         "",
         f"### Selected hyperparameters (SVC, {kernel} kernel; per seed, by stratified {folds}-fold CV on "
@@ -113,12 +136,25 @@ def markdown(summary: dict, runs: pd.DataFrame, dataset: str, kernel: str) -> st
         "| method | N | copies | C per seed | gamma factor per seed | CV accuracy (mean) |",
         "|---|---|---|---|---|---|",
     ]
-    for (method, n), g in runs.sort_values("seed").groupby(["method", "n"]):
+    for (method, n), g in svms.sort_values("seed").groupby(["method", "n"]):
         gammas = ", ".join(f"{v:g}" for v in g["gamma_factor"]) if g["gamma_factor"].notna().all() else "n/a"
         lines.append(
             f"| {METHODS[method]} | {n} | {', '.join(sorted(set(g['augment'])))} | "
             f"{', '.join(f'{c:g}' for c in g['C'])} | {gammas} | {g['cv_accuracy'].mean():.4f} |"
         )
+    m2s = runs[runs["method"].isin(list(M2_METHODS.values()))]
+    if len(m2s):
+        lines += [
+            "",
+            "### M2 and M1 + M2: the epoch chosen per seed, by accuracy on the validation split (training "
+            "images outside every labelled subset; never the test set)",
+            "",
+            "| method | N | epoch per seed | validation accuracy (mean) |",
+            "|---|---|---|---|",
+        ]
+        for (method, n), g in m2s.sort_values("seed").groupby(["method", "n"]):
+            epochs = ", ".join(str(int(e)) for e in g["epoch"])
+            lines.append(f"| {METHODS[method]} | {n} | {epochs} | {g['valid_accuracy'].mean():.4f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -16,6 +16,8 @@ from genstudy.report.markdown import missing, num, pm, table
 M1_METHODS = {
     "m1": "M1 + SVM",
     "m1_transductive": "M1 + label spreading + SVM (transductive)",
+    "m1_m2": "M1 + M2 (classifier q(y|x) on z1)",
+    "m2": "M2 on raw pixels",
     "raw_pixels": "SVM on raw pixels (baseline)",
 }
 
@@ -37,10 +39,14 @@ def m1_tables(summary: dict, dataset: str) -> str:
         ]
 
     error = pd.DataFrame([row(m, "error", 2) for m in ours], columns=["method"] + cols)
-    paper = references.PAPER_MNIST_M1_TSVM_ERROR
-    error.loc[len(error)] = ["reference: M1 + TSVM on **MNIST** (Kingma et al. 2014, Table 1)"] + [
-        f"{paper[n][0]:g} ± {paper[n][1]:g}" if n in paper else "–" for n in counts
-    ]
+    for name, paper in (
+        ("M1 + TSVM", references.PAPER_MNIST_M1_TSVM_ERROR),
+        ("M2", references.PAPER_MNIST_M2_ERROR),
+        ("M1 + M2", references.PAPER_MNIST_M1_M2_ERROR),
+    ):
+        error.loc[len(error)] = [f"reference: {name} on **MNIST** (Kingma et al. 2014, Table 1)"] + [
+            f"{paper[n][0]:g} ± {paper[n][1]:g}" if n in paper else "–" for n in counts
+        ]
     accuracy = pd.DataFrame([row(m, "accuracy", 4) for m in ours], columns=["method"] + cols)
     if dataset == "fashion_mnist":
         for name, ref in references.FASHION_REFERENCES.items():

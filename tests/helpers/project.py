@@ -30,6 +30,9 @@ def tiny_params(source: Path, checksums: dict) -> dict:
     params["svm"]["m1"].update(
         drop_inactive=False, transductive={"enabled": True, "pool": 100, "n_neighbors": 5, "alpha": 0.2, "keep": 0.5}
     )
+    params["m2"].update(
+        hidden=16, z_dim=4, epochs=2, batch_unlabelled=50, batch_labelled=10, validation={"size": 50, "seed": 0}
+    )
     params["judge"].update(width=8, features=16, epochs=2, batch_size=32, augment=False, min_test_accuracy=0.0)
     gan = params["gan"]
     # Both architectures (the report compares them), two methods: each GAN stage costs seconds of start-up.
