@@ -6,8 +6,7 @@ of its N labelled images tells it which changes of the input do not change the l
 which N = 100 examples cannot show by themselves. No new labels are used.
 """
 
-import torch
-from torchvision.transforms.v2 import functional as TF
+import numpy as np
 
 # Pixel moves (dy, dx) of each kind of shift.
 SHIFTS = {
@@ -23,18 +22,20 @@ AFFINE = {
 TRANSFORMS = ("flip", *SHIFTS, *AFFINE)
 
 
-def copies(images: torch.Tensor, transforms=TRANSFORMS, side: int = 28) -> torch.Tensor:
+def copies(images, transforms=TRANSFORMS, side: int = 28):
     """(n, side*side) images in [0, 1] -> (n, k, side*side) transformed copies (originals excluded).
 
     "flip" adds the mirror image; each kind of shift in SHIFTS adds the image moved by
     those pixel offsets (the pixels moved in are 0, the background); with "flip" the
-    mirror image is shifted too.
+    mirror image is shifted too. Takes and returns a NumPy array or a torch tensor; flips
+    and shifts need no torch (a stage that only shifts does not import it), rotate and zoom do.
     """
     unknown = set(transforms) - set(TRANSFORMS)
     if unknown:
         raise ValueError(f"unknown augmentation {sorted(unknown)}; choose from {', '.join(TRANSFORMS)}")
+    tensor = not isinstance(images, np.ndarray)
     square = images.reshape(-1, side, side)  # (n, 28, 28)
-    bases = [square] + ([square.flip(-1)] if "flip" in transforms else [])
+    bases = [square] + ([square.flip(-1) if tensor else square[:, :, ::-1]] if "flip" in transforms else [])
     out = bases[1:]
     moves = [move for kind, offsets in SHIFTS.items() if kind in transforms for move in offsets]
     for base in bases:
@@ -46,13 +47,21 @@ def copies(images: torch.Tensor, transforms=TRANSFORMS, side: int = 28) -> torch
             for angle, scale in changes
         ]
     if not out:
-        return images.new_zeros(len(images), 0, side * side)
-    return torch.stack(out, 1).reshape(len(images), len(out), side * side)  # (n, k, 784)
+        return (
+            images.new_zeros(len(images), 0, side * side)
+            if tensor
+            else np.zeros((len(images), 0, side * side), images.dtype)
+        )
+    if tensor:
+        import torch
+
+        return torch.stack(out, 1).reshape(len(images), len(out), side * side)  # (n, k, 784)
+    return np.stack(out, 1).reshape(len(images), len(out), side * side)
 
 
-def _shift(square: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
-    """Move (n, h, w) images by (dy, dx) pixels, filling with zeros."""
-    moved = torch.zeros_like(square)
+def _shift(square, dy: int, dx: int):
+    """Move (n, h, w) images by (dy, dx) pixels, filling with zeros (NumPy array or torch tensor)."""
+    moved = square.new_zeros(square.shape) if hasattr(square, "new_zeros") else np.zeros_like(square)
     h, w = square.shape[-2:]
     moved[:, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = square[
         :, max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
@@ -60,13 +69,19 @@ def _shift(square: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     return moved
 
 
-def _affine(square: torch.Tensor, angle: float, scale: float) -> torch.Tensor:
+def _affine(square, angle: float, scale: float):
     """Rotate (degrees) and scale (n, h, w) images about their centre, bilinear, filling with zeros."""
-    return TF.affine(
-        square[:, None],
+    import torch
+    from torchvision.transforms.v2 import functional as TF
+
+    tensor = isinstance(square, torch.Tensor)
+    t = square if tensor else torch.from_numpy(np.ascontiguousarray(square))
+    out = TF.affine(
+        t[:, None],
         angle=angle,
         translate=[0, 0],
         scale=scale,
         shear=[0.0, 0.0],
         interpolation=TF.InterpolationMode.BILINEAR,
     )[:, 0]
+    return out if tensor else out.numpy()

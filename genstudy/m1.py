@@ -6,13 +6,15 @@ labelled images (genstudy.augment; for m1 the copies are encoded by the VAE). Th
 are scored once, after selection.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from genstudy import augment, svm
 from genstudy.features import active_units
 
-# The grid search's fits run in parallel, one thread per core (see svm.select): the same
-# fits as one at a time (each is deterministic), measured 1.6-1.7x faster on two cores.
+# The selection's fits and the transductive refits run in parallel, one thread per core (see
+# svm.select): the same fits as one at a time (each is deterministic), about 1.7x faster on two cores.
 N_JOBS = -1
 
 
@@ -23,13 +25,11 @@ def labelled_copies(images, n: int, transforms, max_n: int, encode=None):
     """
     if not transforms or n > max_n:
         return None
-    import torch
-
-    extra = augment.copies(torch.from_numpy(images), transforms)  # (n, k, 784)
+    extra = augment.copies(images, transforms)  # (n, k, 784), NumPy (torch only for rotate and zoom)
     flat = extra.reshape(-1, extra.shape[-1])
     if encode is not None:
         flat = encode(flat)
-    return flat.numpy().reshape(len(images), extra.shape[1], -1)
+    return np.asarray(flat).reshape(len(images), extra.shape[1], -1)
 
 
 def inactive_columns_dropped(train_features):
@@ -40,15 +40,17 @@ def inactive_columns_dropped(train_features):
 
 
 def fit(
-    features: str, train_x, train_y, test_x, test_y, idx, cfg: dict, seed: int, columns=None, copies=None
+    features: str, X, y, test_x, test_y, cfg: dict, seed: int, columns=None, copies=None, unlabelled=None
 ) -> tuple[dict, dict]:
-    """({method: result}, {method: fitted pipeline}) for the labelled rows `idx` of the training set.
+    """({method: result}, {method: svm.SVMPredictor}) for the labelled images' features X and labels y.
 
-    cfg: the svm params (kernel, C, gamma_factors, cv_folds, standardize, augment, and for m1 transductive).
+    cfg: the svm params (kernel, C, gamma_factors, cv_folds, halving, standardize, augment, and for m1
+    transductive). unlabelled: the features of the other training images (in their order), from which
+    the transductive pool is drawn; never test images.
     """
     model, chosen = svm.select(
-        train_x[idx],
-        train_y[idx],
+        X,
+        y,
         kernel=cfg["kernel"],
         Cs=cfg["C"],
         gamma_factors=cfg["gamma_factors"],
@@ -58,36 +60,67 @@ def fit(
         columns=columns,
         copies=copies,
         n_jobs=N_JOBS,
+        halving=cfg.get("halving", 1),
     )
     chosen["augment"] = cfg["augment"] if copies is not None else []
-    chosen["training_points"] = len(idx) * (1 + (0 if copies is None else copies.shape[1]))
+    chosen["training_points"] = len(X) * (1 + (0 if copies is None else copies.shape[1]))
     results = {
         features: {
             **svm.evaluate(model, test_x, test_y),
             **chosen,
             "kernel": cfg["kernel"],
             "standardize": cfg["standardize"],
-            "dimensions": int(train_x.shape[1] if columns is None else len(columns)),
+            "dimensions": int(X.shape[1] if columns is None else len(columns)),
         }
     }
     models = {features: model}
     transductive = cfg.get("transductive")
-    if features == "m1" and transductive and transductive["enabled"]:
-        # The unlabelled pool: other training images only, never the test set.
-        t = {k: v for k, v in transductive.items() if k not in ("enabled", "pool")}
-        rest = np.setdiff1d(np.arange(len(train_x)), idx)
-        picks = np.random.default_rng(seed).choice(rest, min(transductive["pool"], len(rest)), replace=False)
-        pool = train_x[np.sort(picks)]
-        t_model, used = svm.transduce(model, train_x[idx], train_y[idx], pool, copies=copies, **t)
+    if features != "m1" or not transductive or not transductive["enabled"]:
+        return results, models
+    # The unlabelled pool: other training images only, never the test set.
+    t = {k: v for k, v in transductive.items() if k not in ("enabled", "pool", "cv_refits")}
+    size = min(transductive["pool"], len(unlabelled))
+    pool = unlabelled[np.sort(np.random.default_rng(seed).choice(len(unlabelled), size, replace=False))]
+    # One neighbour search over the labelled and pool points serves the transductive refit and
+    # every CV fold's graph, when the SVM's space (the kept columns, no scaler) depends on no fold.
+    # Not beside the selection: the search's OpenMP threads call BLAS, and the selection's own
+    # limit on BLAS threads could lapse in the middle of it (measured: an N = 100 stage took 40 s,
+    # with OpenBLAS's warning that it may hang).
+    neighbours = None
+    if not cfg["standardize"]:
+        Z = model.prep.transform(np.concatenate([X, pool]), dtype=X.dtype)
+        neighbours = svm.Neighbours(Z[: len(X)], Z[len(X) :], t["n_neighbors"])
+    refits = min(transductive.get("cv_refits") or chosen["cv_folds"], chosen["cv_folds"])
+
+    def refit_and_score():
+        t_model, used = svm.transduce(model, X, y, pool, copies=copies, neighbours=neighbours, **t)
+        return t_model, used, svm.evaluate(t_model, test_x, test_y)
+
+    with ThreadPoolExecutor(1) as beside:
+        # The refit and its test predictions beside the CV's threads (with a shared search: a refit
+        # without one builds its own graph, whose search must not run beside another thread).
+        job = beside.submit(refit_and_score) if neighbours is not None else None
         t_cv = svm.transductive_cv_accuracy(
-            model, train_x[idx], train_y[idx], pool, folds=chosen["cv_folds"], seed=seed, copies=copies, **t
+            model,
+            X,
+            y,
+            pool,
+            folds=chosen["cv_folds"],
+            seed=seed,
+            copies=copies,
+            neighbours=neighbours,
+            n_jobs=N_JOBS,
+            refits=refits,
+            **t,
         )
-        results["m1_transductive"] = {
-            **svm.evaluate(t_model, test_x, test_y),
-            **chosen,
-            "cv_accuracy": t_cv,
-            "kernel": cfg["kernel"],
-            "pseudo_labelled": used,
-        }
-        models["m1_transductive"] = t_model
+        t_model, used, t_eval = job.result() if job is not None else refit_and_score()
+    results["m1_transductive"] = {
+        **t_eval,
+        **chosen,
+        "cv_accuracy": t_cv,
+        "cv_refits": refits,
+        "kernel": cfg["kernel"],
+        "pseudo_labelled": used,
+    }
+    models["m1_transductive"] = t_model
     return results, models

@@ -1,5 +1,6 @@
 """Label-preserving copies of labelled images: the right moves, nothing else changed."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -47,3 +48,25 @@ def test_diagonal_and_two_pixel_shifts_and_affine_copies_keep_the_range():
 def test_unknown_transform_is_refused_by_name():
     with pytest.raises(ValueError, match="unknown augmentation.*'twist'.*shift"):
         augment.copies(torch.rand(1, 784), ["twist"])
+
+
+def test_numpy_images_get_the_same_copies_as_tensors_without_torch_for_shifts_and_flips():
+    images = torch.rand(3, 784)
+    for transforms in (["shift"], ["flip", "shift", "diagonal", "shift2"], ["rotate", "zoom"], []):
+        from_numpy = augment.copies(images.numpy(), transforms)
+        assert isinstance(from_numpy, np.ndarray)
+        assert np.array_equal(from_numpy, augment.copies(images, transforms).numpy())
+
+
+def test_shifting_numpy_images_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np; from genstudy import augment; "
+        "augment.copies(np.zeros((2, 784), np.float32), ['flip', 'shift']); print('torch' in sys.modules)"
+    )
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+        == "False"
+    )

@@ -7,6 +7,7 @@ import shutil
 import pandas as pd
 import pytest
 
+from genstudy import svm
 from genstudy.pipeline import paths
 from tests.helpers import dependencies
 from tests.helpers.project import BIN, ran_stages, read_params
@@ -37,7 +38,9 @@ def test_the_m1_stages_build_the_results_table(study):
     for figure in ("elbo", "reconstructions", "samples", "latent_map"):
         assert (project / f"reports/figures/vae/{figure}.png").stat().st_size > 1000
     assert (project / "models/vae.pt").exists()
-    assert (project / "models/svm/m1-n20-seed0.joblib").exists()
+    # The SVMs are plain arrays: they load without running code (allow_pickle=False) and predict.
+    fitted = svm.load(project / "models/svm/m1-n20-seed0.npz")
+    assert set(fitted) == {"m1", "m1_transductive"} and fitted["m1"].support_vectors.shape[0] > 0
     # svm.augment: each labelled image and its four one-pixel shifts (the M1 copies encoded by the VAE).
     for features in ("m1", "pixels"):
         fit = json.loads((project / f"metrics/svm/{features}-n20-seed0.json").read_text())["methods"][features]
