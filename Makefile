@@ -52,6 +52,7 @@ pull: setup
 	dvc pull --run-cache
 
 mlflow-ui: setup
+	@echo "open http://127.0.0.1:5000/#/experiments/1?workflowType=machine_learning (the training runs, not GenAI)"
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --default-artifact-root $(CURDIR)/mlartifacts
 
 # An MLflow tracking server on a local PostgreSQL database (Debian: apt-get install postgresql), kept in

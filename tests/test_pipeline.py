@@ -25,7 +25,7 @@ def test_the_m1_stages_build_the_results_table(study):
     project = study.path
     assert M1_STAGES <= ran_stages(study.first_output)
     table = json.loads((project / "metrics/m1.json").read_text())
-    assert set(table) == {"m1", "m1_transductive", "raw_pixels"}
+    assert set(table) == {"m1", "m1_transductive", "m1_m2", "raw_pixels"}
     for method in table.values():
         assert set(method) == {str(n) for n in COUNTS}
         for cell in method.values():
