@@ -22,7 +22,9 @@ def run():
     m2_features = p.m2.features
     runs = collect(counts, seeds, m2_features)
     summary = summarise(runs)
-    with tracking.stage_run("m1_table", {"labels": {"counts": counts, "seeds": seeds}, "m2": {"features": m2_features}}, dataset):
+    with tracking.stage_run(
+        "m1_table", {"labels": {"counts": counts, "seeds": seeds}, "m2": {"features": m2_features}}, dataset
+    ):
         import mlflow
 
         write_json(paths.M1_SUMMARY, summary)

@@ -115,7 +115,10 @@ def run(argv=None):
         best = max(history, key=lambda r: (r["valid_accuracy"], -r["epoch"]))
         accuracy = float((m2.predict(model, test) == torch.from_numpy(test_y)).double().mean())
         tracking.log_step_rows(run.info.run_id, history, "epoch")
-        save_torch({"config": model.config(), "state_dict": model.state_dict(), **extra}, paths.m2_model(args.features, args.n, args.seed))
+        save_torch(
+            {"config": model.config(), "state_dict": model.state_dict(), **extra},
+            paths.m2_model(args.features, args.n, args.seed),
+        )
         with atomic_path(paths.m2_history(args.features, args.n, args.seed)) as tmp:
             pd.DataFrame(history).to_csv(tmp, index=False)
         result = {
@@ -131,7 +134,9 @@ def run(argv=None):
             "validation": len(valid),
         }
         write_json(paths.m2_metrics(args.features, args.n, args.seed), result)
-        mlflow.log_metrics({"test_accuracy": accuracy, "best_epoch": best["epoch"], "valid_accuracy": best["valid_accuracy"]})
+        mlflow.log_metrics(
+            {"test_accuracy": accuracy, "best_epoch": best["epoch"], "valid_accuracy": best["valid_accuracy"]}
+        )
     print(
         f"{name}: test accuracy {accuracy:.4f} (epoch {best['epoch']} of {c.epochs}, "
         f"validation {best['valid_accuracy']:.4f}; {len(idx)} labelled, {len(unlabelled)} unlabelled)"

@@ -125,11 +125,15 @@ def test_train_m2_stages_run_for_every_label_subset(study):
     assert {f"train_m2@m1-{n}-{s}" for n, s in runs} <= ran_stages(study.first_output)
     for n, s in runs:
         result = json.loads((project / f"metrics/m2/m1-n{n}-seed{s}.json").read_text())
-        assert 0 <= result["accuracy"] <= 1 and result["error"] == pytest.approx(100 * (1 - result["accuracy"]), abs=0.01)
+        assert 0 <= result["accuracy"] <= 1 and result["error"] == pytest.approx(
+            100 * (1 - result["accuracy"]), abs=0.01
+        )
         assert result["labelled"] == n and result["validation"] == 50
         assert result["labelled"] + result["unlabelled"] + result["validation"] == 300  # every training image once
         history = pd.read_csv(project / f"metrics/m2_history/m1-n{n}-seed{s}.csv")
-        assert list(history.epoch) == [1, 2] and history.valid_accuracy.max() == pytest.approx(result["valid_accuracy"], abs=1e-4)
+        assert list(history.epoch) == [1, 2] and history.valid_accuracy.max() == pytest.approx(
+            result["valid_accuracy"], abs=1e-4
+        )
         model = load_model(m2.M2, project / f"models/m2/m1-n{n}-seed{s}.pt", "train_m2")
         assert model.likelihood == "gaussian"
         saved = torch.load(project / f"models/m2/m1-n{n}-seed{s}.pt", weights_only=True)
