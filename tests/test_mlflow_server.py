@@ -100,4 +100,5 @@ def test_stages_log_to_the_postgres_backed_server(tmp_path, server):
         assert cursor.fetchone()[0].startswith("PostgreSQL")
         cursor.execute("SELECT name, status, experiment_id FROM runs")
         rows = cursor.fetchall()
-    assert sorted(rows) == sorted((s, "FINISHED", int(experiment.experiment_id)) for s in stages)
+    names = [*stages, parents[0].info.run_name]  # the stage runs and their parent
+    assert sorted(rows) == sorted((s, "FINISHED", int(experiment.experiment_id)) for s in names)
