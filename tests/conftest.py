@@ -1,11 +1,15 @@
-"""Shared fixtures: one torch thread for tiny tensors, tiny IDX sources, and one scratch study.
+"""Shared fixtures: one torch thread for tiny tensors, tiny IDX sources, a scratch MLflow store and one
+scratch study.
 
 `study` is the whole pipeline on tiny generated data, run once per test session by the real DVC
 and stages (tests.helpers.project). Tests that change its params restore them before they end.
 """
 
+import shutil
+
 import pytest
 
+from genstudy.pipeline import tracking
 from tests.helpers.project import BIN, make_project, run
 from tests.helpers.tiny_data import write_tiny
 
@@ -46,3 +50,26 @@ def study(tmp_path_factory):
     project = make_project(tmp_path_factory.mktemp("study") / "project")
     first = run(project, BIN / "dvc", "repro")
     return Study(project, first.stdout)
+
+
+@pytest.fixture(scope="session")
+def empty_store(tmp_path_factory):
+    """An SQLite file with MLflow's tables: creating them takes seconds, copying the file milliseconds."""
+    import mlflow
+
+    path = tmp_path_factory.mktemp("mlflow") / "empty.db"
+    mlflow.MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch, empty_store):
+    """A fresh SQLite store as MLFLOW_TRACKING_URI, cwd in tmp_path (with a params.yaml), no DVC around."""
+    shutil.copy(empty_store, tmp_path / "mlflow.db")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("x: 1\n")
+    monkeypatch.setattr(tracking, "_parent_run_id", None)
+    return uri

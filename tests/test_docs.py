@@ -26,6 +26,7 @@ GENERATED = (
     "checkpoints",
     "mlartifacts",
     "mlflow.db",
+    "mlflow.db-pending",
     "mlflow-server",
     "dvc_plots",
     ".venv",

@@ -5,7 +5,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import shutil
 import subprocess
 import time
 
@@ -14,51 +13,7 @@ import pytest
 from genstudy import data
 from genstudy.pipeline import tracking
 from tests.helpers.project import BIN, ROOT
-
-
-@pytest.fixture(scope="session")
-def empty_store(tmp_path_factory):
-    """An SQLite file with MLflow's tables: creating them takes seconds, copying the file milliseconds."""
-    import mlflow
-
-    path = tmp_path_factory.mktemp("mlflow") / "empty.db"
-    mlflow.MlflowClient(f"sqlite:///{path}").search_experiments()
-    return path
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch, empty_store):
-    """A fresh SQLite store as MLFLOW_TRACKING_URI, cwd in tmp_path (with a params.yaml), no DVC around."""
-    shutil.copy(empty_store, tmp_path / "mlflow.db")
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "params.yaml").write_text("x: 1\n")
-    monkeypatch.setattr(tracking, "_parent_run_id", None)
-    return uri
-
-
-def client(uri):
-    import mlflow
-
-    return mlflow.MlflowClient(uri)
-
-
-def stage(name, key, monkeypatch, tmp_path, **kwargs):
-    """One stage_run under pipeline key `key` (None: a stage run by hand); the finished run."""
-    monkeypatch.setattr(tracking, "pipeline_key", lambda: key)
-    with tracking.stage_run(name, {"a": 1}, kwargs.pop("dataset", None), record=tmp_path / f"{name}.json", **kwargs):
-        pass
-    run_id = json.loads((tmp_path / f"{name}.json").read_text())["mlflow_run_id"]
-    return client(os.environ["MLFLOW_TRACKING_URI"]).get_run(run_id)
-
-
-def parents(uri, key=None):
-    c = client(uri)
-    experiment = c.get_experiment_by_name(tracking.EXPERIMENT)
-    where = f"tags.`{tracking.PARENT_TAG}` = '{key}'" if key else f"tags.`{tracking.PARENT_TAG}` != ''"
-    return c.search_runs([experiment.experiment_id], filter_string=where)
+from tests.helpers.tracking import client, parents, stage
 
 
 def test_the_experiment_is_a_model_training_experiment(store):

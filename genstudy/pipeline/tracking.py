@@ -55,6 +55,21 @@ def git_commit() -> str:
         return "unknown"
 
 
+def process_seconds() -> float:
+    """Wall seconds since this process started, its imports included.
+
+    From /proc/self/stat and the boot clock where Linux has them (10 ms resolution). psutil's
+    create_time adds /proc/stat's boot time, which is rounded down to the second: up to 1 s too long.
+    """
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):  # not Linux
+        import psutil
+
+        return time.time() - psutil.Process().create_time()
+
+
 def ensure_experiment() -> str:
     """Create the study's experiment if needed, tagged as a model-training experiment; return its id."""
     import mlflow
@@ -331,11 +346,13 @@ def stage_run(stage: str, params: dict, dataset: str | None = None, record=None,
     """
     global _parent_run_id
     import mlflow
-    import psutil
 
     from genstudy.io import write_json
 
     experiment_id = ensure_experiment()
+    from genstudy.pipeline.deferred import flush
+
+    flush(experiment_id)  # runs of earlier stages that did not import MLflow, before the parent is read
     tags = {"dvc.stage": stage, "git.commit": git_commit()}
     if os.environ.get("DVC_EXP_NAME"):
         tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
@@ -356,7 +373,7 @@ def stage_run(stage: str, params: dict, dataset: str | None = None, record=None,
             _log_inputs(split_inputs(dataset) if dataset else [])
             yield run
             _log_inputs(file_inputs(inputs or {}))
-            seconds = time.time() - psutil.Process().create_time()
+            seconds = process_seconds()
             mlflow.log_metric("stage_seconds", seconds)
     except BaseException:
         failed = True

@@ -74,11 +74,12 @@ def run_records(directory=paths.RUN_RECORDS) -> pd.DataFrame:
                 "stage": r["stage"],
                 "base": r["stage"].split("@")[0],
                 "run_id": r["mlflow_run_id"],
+                "run_uid": r.get("run_uid"),  # a deferred run's: logged by a later stage, found by this tag
                 "seconds": r["seconds"],
                 "commit": r.get("git_commit", "unknown"),
             }
         )
-    frame = pd.DataFrame(rows, columns=["stage", "base", "run_id", "seconds", "commit"])
+    frame = pd.DataFrame(rows, columns=["stage", "base", "run_id", "run_uid", "seconds", "commit"])
     rank = {name: i for i, name in enumerate(ORDER)}
     frame["rank"] = frame["base"].map(lambda b: rank.get(b, len(ORDER)))
     frame["key"] = frame["stage"].map(natural)
@@ -154,6 +155,13 @@ def budget_section(records: pd.DataFrame, root: Path = Path(".")) -> str:
     )
 
 
+def run_cell(record) -> str:
+    """A stage's MLflow run: its id, or for a deferred run (logged later) the tag that finds it."""
+    if isinstance(record.run_id, str) and record.run_id:
+        return f"`{record.run_id}`"
+    return f"tag `genstudy.run_uid` = `{record.run_uid}`"
+
+
 def provenance_section(records: pd.DataFrame, report_run_id: str) -> str:
     commit = (git("rev-parse", "HEAD") or "").strip()
     changed = git("status", "--porcelain", "--", *SOURCES)
@@ -175,8 +183,7 @@ def provenance_section(records: pd.DataFrame, report_run_id: str) -> str:
     ]
     if not records.empty:
         rows = [
-            [f"`{r.stage}`", f"`{r.run_id}`", num(r.seconds, 1), f"`{str(r.commit)[:10]}`"]
-            for r in records.itertuples()
+            [f"`{r.stage}`", run_cell(r), num(r.seconds, 1), f"`{str(r.commit)[:10]}`"] for r in records.itertuples()
         ]
         out.append(table(pd.DataFrame(rows, columns=["stage", "MLflow run id", "seconds", "git commit"])))
     return "\n".join(out)
