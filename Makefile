@@ -52,7 +52,7 @@ pull: setup
 	dvc pull --run-cache
 
 mlflow-ui: setup
-	@echo "open http://127.0.0.1:5000/#/experiments/1?workflowType=machine_learning (the training runs, not GenAI)"
+	@echo "open http://127.0.0.1:5000/#/experiments/1/runs?workflowType=machine_learning (the training runs, not GenAI)"
 	python -m genstudy.pipeline.deferred  # runs of stages that did not import MLflow, still pending
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --default-artifact-root $(CURDIR)/mlartifacts
 

@@ -2,16 +2,21 @@
 
   genstudy generate --checkpoint models/gan/dcgan-wgan_gp.pt --label Dress -n 16 --seed 0 -o dress.png
   genstudy generate --arch dcgan --method wgan_gp --label Dress -o dress.png    (in the repository)
+  genstudy generate --model models:/genstudy-gan@champion -o champion.png       (MLflow's registry)
 
 draws n images of one class (or, without --label, n of every class, one row each) from a
 trained class-conditional GAN and writes them as an image grid. The checkpoint carries its
 architecture and class names, so --checkpoint works from any directory; --arch/--method
-is the shortcut for models/gan/ARCH-METHOD.pt, which `dvc repro train_gan@ARCH-METHOD` makes.
+is the shortcut for models/gan/ARCH-METHOD.pt, which `dvc repro train_gan@ARCH-METHOD` makes;
+--model takes a registered generator (`dvc repro register_models`) from the MLflow store
+(MLFLOW_TRACKING_URI, else the repository's mlflow.db): models:/genstudy-gan@champion, @ARCH-METHOD
+or /VERSION. Every way loads a state dict and its config with weights_only=True: nothing unpickled.
 Bad input ends with one `error: ...` line and exit status 2.
 """
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 from genstudy.data import parse_label
@@ -45,14 +50,28 @@ def seed(text: str) -> int:
     return s
 
 
-def checkpoint_path(args) -> Path:
-    """--checkpoint PATH, or inside the repository the trained run of --arch/--method."""
+def checkpoint_path(args, download_dir: str) -> Path:
+    """--checkpoint PATH, --model (downloaded into `download_dir`), or in the repository --arch/--method."""
+    given = [name for name, value in (("--checkpoint", args.checkpoint), ("--model", args.model)) if value]
+    if args.arch or args.method:
+        given.append("--arch/--method")
+    if len(given) > 1:
+        raise UsageError(f"give one of --checkpoint, --model or --arch/--method, not {' and '.join(given)}")
     if args.checkpoint:
-        if args.arch or args.method:
-            raise UsageError("give either --checkpoint or --arch/--method, not both")
         return Path(args.checkpoint)
+    if args.model:
+        from genstudy import registry
+        from genstudy.pipeline import tracking
+
+        try:
+            return registry.checkpoint(args.model, tracking.tracking_uri(), download_dir)
+        except registry.RegistryError as e:
+            raise UsageError(str(e)) from None
     if not (args.arch and args.method):
-        raise UsageError("name the generator: --checkpoint PATH, or --arch and --method inside the repository")
+        raise UsageError(
+            "name the generator: --checkpoint PATH, --model models:/NAME@ALIAS, or --arch and --method "
+            "inside the repository"
+        )
     from genstudy.pipeline import paths
 
     path = Path(paths.gan_model(args.arch, args.method))
@@ -75,10 +94,11 @@ def generate(args) -> Path:
     output = Path(args.output)
     if output.suffix.lower() not in FORMATS:
         raise UsageError(f"cannot write {output}: the output must end in one of {', '.join(FORMATS)}")
-    try:
-        checkpoint, g, _ = gan_checkpoint.load(checkpoint_path(args))
-    except gan_checkpoint.CheckpointError as e:
-        raise UsageError(str(e)) from None
+    with tempfile.TemporaryDirectory(prefix="genstudy-model-") as download_dir:
+        try:
+            checkpoint, g, _ = gan_checkpoint.load(checkpoint_path(args, download_dir))
+        except gan_checkpoint.CheckpointError as e:
+            raise UsageError(str(e)) from None
     names = checkpoint["class_names"]
     try:
         label = parse_label(args.label, names) if args.label is not None else None
@@ -109,6 +129,7 @@ def main(argv=None) -> int:
     gen.add_argument(
         "--checkpoint", help="a GAN file written by train_gan (models/gan/ARCH-METHOD.pt); works from any directory"
     )
+    gen.add_argument("--model", help="a registered generator: models:/genstudy-gan@champion, @ARCH-METHOD or /VERSION")
     gen.add_argument("--arch", help="inside the repository: the architecture preset of the trained run")
     gen.add_argument("--method", choices=METHODS, help="inside the repository: the method of the trained run")
     gen.add_argument(

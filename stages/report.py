@@ -32,6 +32,18 @@ def headline(counts) -> dict:
     return out
 
 
+def log_dataset(client, run_id: str, dataset: str):
+    """The dataset's splits as inputs of run `run_id`, as each stage run logs them on itself."""
+    from mlflow.entities import DatasetInput, InputTag
+
+    inputs = [
+        DatasetInput(d._to_mlflow_entity(), [InputTag(tracking.CONTEXT_TAG, context)])
+        for d, context in tracking.split_inputs(dataset)
+    ]
+    if inputs:
+        client.log_inputs(run_id, datasets=inputs)
+
+
 @main
 def run():
     p = params.load()
@@ -51,7 +63,9 @@ def run():
         for src in embedded:
             mlflow.log_artifact(str(md_path.parent / src), str(Path(src).parent))
         notes = md.count("> **Missing:")
-        tracking.log_parent_metrics(headline(counts) | {"report.missing_notes": notes})
+        parent = tracking.log_parent_metrics(headline(counts) | {"report.missing_notes": notes})
+        if parent is not None:  # the dataset on the parent too: the runs table shows it on the folded row
+            log_dataset(mlflow.MlflowClient(), parent, dataset)
     print(
         f"wrote {md_path} and {html_path} ({len(embedded)} figures embedded, {len(page) / 1e6:.1f} MB); "
         f"{notes} missing-input note(s)"

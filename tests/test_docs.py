@@ -100,6 +100,18 @@ FACTS = [
             f"{metric('metrics/gan/mlp_g-wgan_gp.json', 'diversity'):.2f}",
         ],
     ),
+    *[
+        (
+            "docs/m2.md",
+            f"| {n} | {{}} ± {{}} | {{}} |",
+            lambda n=n: [
+                f"{metric('metrics/m1.json', 'm1_m2', n, 'accuracy_mean'):.4f}",
+                f"{metric('metrics/m1.json', 'm1_m2', n, 'accuracy_std'):.4f}",
+                f"{metric('metrics/m1.json', 'm1', n, 'accuracy_mean'):.4f}",
+            ],
+        )
+        for n in ("100", "600", "1000", "3000")
+    ],
     (
         "docs/gan.md",
         "run took about {} minutes in the committed run",
