@@ -20,18 +20,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import html
-import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tools import mlflow_server  # noqa: E402  (also when run as `python tools/check_mlflow_ui.py`)
+
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--disable-dev-shm-usage"]
 ERRORS = ("Page not found", "Something went wrong", "Internal Server Error", "does not exist")
@@ -42,16 +41,11 @@ def browser() -> str | None:
     return next((shutil.which(name) for name in BROWSERS if shutil.which(name)), None)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
-def running_ui(store: str, log: Path, timeout: float = 180.0):
-    """`mlflow ui` on the store, on loopback; its base URL once /health answers."""
-    port = free_port()
+def running_ui(store: str, log: Path):
+    """`mlflow ui` on the store, on loopback; its base URL once /health answers (tools/mlflow_server's
+    port, health wait and stop)."""
+    port = mlflow_server.free_port()
     mlflow = Path(sys.executable).with_name("mlflow")
     cmd = [str(mlflow if mlflow.exists() else "mlflow"), "ui", "--backend-store-uri", store]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
@@ -59,22 +53,10 @@ def running_ui(store: str, log: Path, timeout: float = 180.0):
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"mlflow ui did not start on {url} (see {log})")
-            time.sleep(0.5)
+        mlflow_server._wait_healthy(url, proc, log)
         yield url
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, 15)
-        proc.wait(30)
+        mlflow_server._stop_process(proc)
 
 
 def render(exe: str, url: str, screenshot: Path, budget_ms: int = 20000) -> str:
