@@ -71,6 +71,18 @@ def parse(uri: str) -> tuple[str, str | None, str | None]:
     return match["name"], match["alias"], match["version"]
 
 
+def download(client, name: str, version, dst) -> str:
+    """Registered model `name` version `version` into folder `dst`; the local folder.
+
+    By the version's storage location, not its models:/ URI: MLflow resolves a models:/ URI against
+    the process's global registry URI, whatever store `client` reads.
+    """
+    import mlflow
+
+    source = client.get_model_version_download_uri(name, str(version))
+    return mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(dst), tracking_uri=client.tracking_uri)
+
+
 def checkpoint(uri: str, tracking_uri: str, dst) -> Path:
     """Download registered model `uri` from the store at `tracking_uri` into folder `dst`; the project
     checkpoint inside it."""
@@ -86,9 +98,7 @@ def checkpoint(uri: str, tracking_uri: str, dst) -> Path:
             f"{uri} is not in the registry of {tracking_uri} ({e.message.splitlines()[0]}); "
             "run `dvc repro register_models`, or set MLFLOW_TRACKING_URI to the store that has it"
         ) from None
-    local = mlflow.artifacts.download_artifacts(
-        artifact_uri=f"models:/{name}/{found.version}", dst_path=str(dst), tracking_uri=tracking_uri
-    )
+    local = download(client, name, found.version, dst)
     files = sorted(Path(local).glob("extra_files/*.pt"))
     if len(files) != 1:
         raise RegistryError(

@@ -76,9 +76,7 @@ def registered(study):
 
 @pytest.mark.slow
 def test_every_generator_and_the_vae_are_registered_with_a_signature_and_an_input_example(study, registered, tmp_path):
-    import mlflow
-
-    client, record, uri = registered
+    client, record, _ = registered
     params = yaml.safe_load((study.path / "params.yaml").read_text())["gan"]["matrix"]
     runs = {f"{a}-{m}" for a in params["arch"] for m in params["method"]}
     assert set(record[registry.GAN_MODEL]["versions"]) == runs
@@ -86,8 +84,9 @@ def test_every_generator_and_the_vae_are_registered_with_a_signature_and_an_inpu
         version = client.get_model_version_by_alias(registry.GAN_MODEL, run)
         assert str(version.version) == entry["version"]
         assert f"{version.tags['arch']}-{version.tags['method']}" == run and version.tags["train_run_id"]
-    for name in (f"{registry.GAN_MODEL}@{registry.CHAMPION}", f"{registry.VAE_MODEL}@{registry.CHAMPION}"):
-        local = mlflow.artifacts.download_artifacts(f"models:/{name}", dst_path=str(tmp_path / name), tracking_uri=uri)
+    for name in (registry.GAN_MODEL, registry.VAE_MODEL):
+        version = client.get_model_version_by_alias(name, registry.CHAMPION).version
+        local = registry.download(client, name, version, tmp_path / name)
         mlmodel = yaml.safe_load(open(f"{local}/MLmodel"))
         assert mlmodel["signature"]["inputs"] and mlmodel["signature"]["outputs"], name
         assert mlmodel["saved_input_example_info"], name
