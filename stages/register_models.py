@@ -29,8 +29,7 @@ def run():
     p = params.load()
     dataset = p.data.dataset
     matrix = p.gan.matrix.dump()
-    ev = p.gan.evaluation.dump()
-    per_class, seed = ev["curve_per_class"], ev["seed"]
+    per_class, seed = p.gan.evaluation.curve_per_class, p.gan.evaluation.seed
     runs = [(a, m) for a in matrix["arch"] for m in matrix["method"]]
     logged = {"gan": {"matrix": matrix, "evaluation": {"curve_per_class": per_class, "seed": seed}}}
     with tracking.stage_run("register_models", logged, dataset):
