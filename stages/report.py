@@ -32,18 +32,6 @@ def headline(counts) -> dict:
     return out
 
 
-def log_dataset(client, run_id: str, dataset: str):
-    """The dataset's splits as inputs of run `run_id`, as each stage run logs them on itself."""
-    from mlflow.entities import DatasetInput, InputTag
-
-    inputs = [
-        DatasetInput(d._to_mlflow_entity(), [InputTag(tracking.CONTEXT_TAG, context)])
-        for d, context in tracking.split_inputs(dataset)
-    ]
-    if inputs:
-        client.log_inputs(run_id, datasets=inputs)
-
-
 @main
 def run():
     p = params.load()
@@ -65,7 +53,7 @@ def run():
         notes = md.count("> **Missing:")
         parent = tracking.log_parent_metrics(headline(counts) | {"report.missing_notes": notes})
         if parent is not None:  # the dataset on the parent too: the runs table shows it on the folded row
-            log_dataset(mlflow.MlflowClient(), parent, dataset)
+            tracking.log_inputs(parent, tracking.split_inputs(dataset))
     print(
         f"wrote {md_path} and {html_path} ({len(embedded)} figures embedded, {len(page) / 1e6:.1f} MB); "
         f"{notes} missing-input note(s)"

@@ -61,33 +61,6 @@ class DeferredRun:
         self.artifacts.append(path.name)
 
 
-def _file_input(name: str, path) -> dict:
-    content = Path(path).read_bytes()
-    return {
-        "name": name,
-        "source": str(Path(path).resolve()),
-        "digest": hashlib.md5(content).hexdigest(),
-        "profile": {"path": str(path), "bytes": len(content)},
-        "context": "train",
-    }
-
-
-def _split_inputs(dataset: str) -> list[dict]:
-    """The dataset's train and test splits by their IDX files' MD5s, as `tracking.split_inputs` logs them."""
-    from genstudy import data
-
-    checksums = tracking._checksums(dataset) or {}
-    out = []
-    for split in ("train", "test"):
-        files = sorted(data.FILES[f"{split}_{part}"] for part in ("images", "labels"))
-        if set(files) <= set(checksums):
-            profile = {"md5": {name: checksums[name] for name in files}}
-            digest = hashlib.md5(" ".join(profile["md5"].values()).encode()).hexdigest()
-            source = str(Path(paths.RAW).resolve())
-            out.append({"name": dataset, "source": source, "digest": digest, "profile": profile, "context": split})
-    return out
-
-
 @contextlib.contextmanager
 def deferred_stage_run(stage: str, params: dict, dataset: str | None = None, inputs: dict | None = None):
     """`tracking.stage_run` without MLflow in this process: yields a DeferredRun, leaves the run pending.
@@ -113,13 +86,13 @@ def deferred_stage_run(stage: str, params: dict, dataset: str | None = None, inp
         "pipeline_key": tracking.pipeline_key(),
         "tags": tags,
         "params": {k: str(v) for k, v in tracking.flatten(params).items()},
-        "inputs": _split_inputs(dataset) if dataset else [],
+        "inputs": tracking.split_inputs(dataset) if dataset else [],
         "start_ms": start_ms,
     }
     status = "FAILED"
     try:
         yield run
-        entry["inputs"] += [_file_input(name, path) for name, path in (inputs or {}).items()]
+        entry["inputs"] += tracking.file_inputs(inputs or {})
         seconds = tracking.process_seconds()
         run.log_metric("stage_seconds", seconds)
         status = "FINISHED"
@@ -177,21 +150,12 @@ def _log(client, experiment_id: str, folder: Path):
 
 
 def _log_content(client, run_id: str, folder: Path, run: dict):
-    from mlflow.entities import DatasetInput, InputTag, Metric, Param
+    from mlflow.entities import Metric, Param
 
     metrics = [Metric(k, v, run["end_ms"], 0) for k, v in run["metrics"].items()]
     params = [Param(k, v) for k, v in run["params"].items()]
     client.log_batch(run_id, metrics=metrics, params=params, synchronous=True)
-    cls = tracking._dataset_class()
-    datasets = [
-        DatasetInput(
-            cls(tracking._local_source(d["source"]), d["name"], d["digest"], d["profile"])._to_mlflow_entity(),
-            [InputTag(tracking.CONTEXT_TAG, d["context"])],
-        )
-        for d in run["inputs"]
-    ]
-    if datasets:
-        client.log_inputs(run_id, datasets=datasets)
+    tracking.log_inputs(run_id, run["inputs"])
     for name in run["artifacts"]:
         client.log_artifact(run_id, str(folder / "artifacts" / name))
     client.set_terminated(run_id, run["status"], end_time=run["end_ms"])

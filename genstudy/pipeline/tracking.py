@@ -293,40 +293,66 @@ def _local_source(path):
     return cls(Path(path).resolve().as_uri())
 
 
-def split_inputs(dataset: str) -> list[tuple]:
-    """(dataset, context) per split of `dataset`: name = dataset, context = split, digest = MD5 of the
-    split's images and labels MD5s (both in the profile); nothing is read."""
+def split_inputs(dataset: str) -> list[dict]:
+    """One input per split of `dataset`: name = dataset, context = split, digest = MD5 of the split's
+    images and labels MD5s (both in the profile); nothing is read. Plain dicts, as `log_inputs` takes
+    them: a deferred run writes them to JSON without importing MLflow."""
     from genstudy import data
 
-    checksums = _checksums(dataset)
-    if not checksums:
-        return []
-    cls, out = _dataset_class(), []
+    checksums = _checksums(dataset) or {}
+    out = []
     for split in ("train", "test"):
-        files = {data.FILES[f"{split}_{part}"] for part in ("images", "labels")}
-        if not files <= set(checksums):
+        files = sorted(data.FILES[f"{split}_{part}"] for part in ("images", "labels"))
+        if not set(files) <= set(checksums):
             continue
-        profile = {name: checksums[name] for name in sorted(files)}
-        digest = hashlib.md5(" ".join(profile.values()).encode()).hexdigest()
-        out.append((cls(_local_source(paths.RAW), dataset, digest, {"md5": profile}), split))
+        profile = {"md5": {name: checksums[name] for name in files}}
+        digest = hashlib.md5(" ".join(profile["md5"].values()).encode()).hexdigest()
+        source = str(Path(paths.RAW).resolve())
+        out.append({"name": dataset, "source": source, "digest": digest, "profile": profile, "context": split})
     return out
 
 
-def file_inputs(inputs: dict) -> list[tuple]:
-    """(dataset, 'train') per {name: file}: digest = MD5 of the file."""
-    cls, out = _dataset_class(), []
+def file_inputs(inputs: dict) -> list[dict]:
+    """One 'train' input per {name: file}: digest = MD5 of the file."""
+    out = []
     for name, path in inputs.items():
         content = Path(path).read_bytes()
+        profile = {"path": str(path), "bytes": len(content)}
         digest = hashlib.md5(content).hexdigest()
-        out.append((cls(_local_source(path), name, digest, {"path": str(path), "bytes": len(content)}), "train"))
+        source = str(Path(path).resolve())
+        out.append({"name": name, "source": source, "digest": digest, "profile": profile, "context": "train"})
     return out
 
 
-def _log_inputs(pairs: list[tuple]):
-    import mlflow
+def log_inputs(run_id: str, inputs: list[dict], tries: int = 4):
+    """Log `inputs` (from `split_inputs`/`file_inputs`) on run `run_id`.
 
-    if pairs:
-        mlflow.log_inputs(datasets=[d for d, _ in pairs], contexts=[c for _, c in pairs], tags_list=[None] * len(pairs))
+    MLflow's stores find-or-insert each dataset of an experiment without a lock: two processes that
+    log the same new dataset at once (two queued experiments, two flushes) collide on its unique key
+    and one fails. Its transaction is rolled back, and on the next try the dataset exists.
+    """
+    if not inputs:
+        return
+    import mlflow
+    from mlflow.entities import DatasetInput, InputTag
+
+    cls = _dataset_class()
+    entities = [
+        DatasetInput(
+            cls(_local_source(d["source"]), d["name"], d["digest"], d["profile"])._to_mlflow_entity(),
+            [InputTag(CONTEXT_TAG, d["context"])],
+        )
+        for d in inputs
+    ]
+    client = mlflow.MlflowClient()
+    for attempt in range(tries):
+        try:
+            client.log_inputs(run_id, datasets=entities)
+            return
+        except Exception:
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.05 * 2**attempt)
 
 
 @contextlib.contextmanager
@@ -370,9 +396,9 @@ def stage_run(stage: str, params: dict, dataset: str | None = None, record=None,
     try:
         with mlflow.start_run(experiment_id=experiment_id, run_name=stage, tags=tags) as run:
             mlflow.log_params(flatten(params))
-            _log_inputs(split_inputs(dataset) if dataset else [])
+            log_inputs(run.info.run_id, split_inputs(dataset) if dataset else [])
             yield run
-            _log_inputs(file_inputs(inputs or {}))
+            log_inputs(run.info.run_id, file_inputs(inputs or {}))
             seconds = process_seconds()
             mlflow.log_metric("stage_seconds", seconds)
     except BaseException:
