@@ -191,7 +191,8 @@ def within_class_spread(features, labels, n_classes: int = 10, max_per_class: in
 
 
 class Reference:
-    """What samples are compared with: the judge's view of real test images."""
+    """What samples are compared with: the judge's view of a set of real images (the test set, or
+    training images where a decision must not see the test set)."""
 
     def __init__(self, model: Judge, images, labels):
         feats, logits = embed(model, images)
@@ -199,6 +200,11 @@ class Reference:
         self.spread = within_class_spread(feats, labels, model.n_classes)
         self.accuracy = accuracy(logits.argmax(1).numpy(), labels)
         self.n_classes = model.n_classes
+
+
+def diversity(result: dict, reference: Reference) -> float:
+    """The diversity of the images behind a `report` result, relative to another reference's real images."""
+    return float(np.nanmean(np.asarray(result["within_class_spread"]) / reference.spread))
 
 
 def report(model: Judge, images, labels, reference: Reference, class_names=None) -> dict:
@@ -216,7 +222,8 @@ def report(model: Judge, images, labels, reference: Reference, class_names=None)
     predicted = logits.argmax(1).numpy()
     names = class_names or [str(c) for c in range(reference.n_classes)]
     per_class = per_class_accuracy(predicted, labels, reference.n_classes)
-    spread = within_class_spread(feats, labels, reference.n_classes) / reference.spread
+    raw_spread = within_class_spread(feats, labels, reference.n_classes)
+    spread = raw_spread / reference.spread
     counts = np.bincount(predicted, minlength=reference.n_classes) / len(predicted)
     out.update(
         {
@@ -224,6 +231,7 @@ def report(model: Judge, images, labels, reference: Reference, class_names=None)
             "per_class_accuracy": dict(zip(names, per_class)),
             "diversity": float(np.nanmean(spread)),
             "per_class_diversity": dict(zip(names, spread.tolist())),
+            "within_class_spread": raw_spread.tolist(),  # in feature units: diversity against another reference
             "predicted_class_max_share": float(counts.max()),
         }
     )

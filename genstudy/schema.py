@@ -256,6 +256,7 @@ class Evaluation(Section):
     per_class: Annotated[int, Field(ge=2)]
     curve_per_class: Annotated[int, Field(ge=2)]
     seed: Seed
+    min_diversity: NonNegative  # end-of-training verdict: samples' judge-feature spread / real training images'
 
 
 class Gan(Section):

@@ -5,7 +5,11 @@ metrics/gan/ARCH-METHOD.json: judge_accuracy (against the conditioning labels), 
 accuracy, frechet_distance (judge features, against the test set), diversity, gan_train_accuracy
 (Shmelkov et al. 2018: a classifier built as the judge, trained on the samples alone and tested on
 the real test set; gan_reference trains it on as many real images), and the
-failed_attempts recorded by train_gan; plus reports/figures/gan/samples/ARCH-METHOD.png.
+failed_attempts and converged verdict; plus reports/figures/gan/samples/ARCH-METHOD.png.
+
+The verdict adds an end-of-training check to train_gan's: the reported samples' judge-feature
+diversity against as many real training images (never the test set) must reach
+gan.evaluation.min_diversity. A run that fails it counts its last attempt as failed too.
 
 The quality curve: every snapshot of the training scored on gan.evaluation.curve_per_class
 samples per class (fixed noise and labels), in metrics/gan/curves/ARCH-METHOD.csv and as MLflow
@@ -19,7 +23,7 @@ import numpy as np
 import torch
 
 from genstudy import curves, data, judge
-from genstudy.gan import METHODS, nets
+from genstudy.gan import METHODS, nets, verdict
 from genstudy.gan import checkpoint as gan_checkpoint
 from genstudy.io import atomic_path, load_model, save_figure, write_json
 from genstudy.pipeline import loaders, params, paths, tracking
@@ -57,14 +61,21 @@ def run(argv=None):
         labels = torch.arange(g.n_classes).repeat_interleave(ev["per_class"])
         samples = nets.sample(g, labels, torch.Generator().manual_seed(ev["seed"]))
         result = judge.report(model, samples, labels.numpy(), reference, names)
+        train_x, train_y = loaders.pixels("train")
+        chosen = np.random.default_rng(ev["seed"]).permutation(len(train_x))[: len(labels)]
+        diversity_train = judge.diversity(result, judge.Reference(model, train_x[chosen], train_y[chosen]))
+        cause = verdict.final_check(diversity_train, ev["min_diversity"])
+        final = {"diversity_train": diversity_train, "min_diversity": ev["min_diversity"], "cause": cause}
         # GAN-train: a fresh judge-like classifier trained on these samples alone, tested on real images.
         result["gan_train_accuracy"] = judge.trained_accuracy(samples, labels.numpy(), test_x, test_y, judge_cfg)
         result.update(
             {
                 "arch": args.arch,
                 "method": args.method,
-                "failed_attempts": record["failed_attempts"],
-                "converged": record["converged"],
+                # A last attempt that trained to the end but fails the final check is one more failure.
+                "failed_attempts": record["failed_attempts"] + int(cause is not None and record["converged"]),
+                "converged": record["converged"] and cause is None,
+                "final_check": final,
                 "seed": checkpoint["seed"],
             }
         )
@@ -83,15 +94,17 @@ def run(argv=None):
             grid,
             dpi=100,
         )
+        mlflow.log_metrics({"diversity_train": diversity_train})
         mlflow.log_metrics(
             {
-                k: result[k]
+                k: float(result[k])
                 for k in (
                     "judge_accuracy",
                     "gan_train_accuracy",
                     "frechet_distance",
                     "diversity",
                     "failed_attempts",
+                    "converged",
                     "predicted_class_max_share",
                 )
             }
@@ -114,7 +127,7 @@ def run(argv=None):
     print(
         f"{name}: judge accuracy {result['judge_accuracy']:.4f}, Frechet distance "
         f"{result['frechet_distance']:.3f}, diversity {result['diversity']:.3f}, "
-        f"failed attempts {result['failed_attempts']}"
+        f"failed attempts {result['failed_attempts']}" + (f"; {cause}" if cause else "")
     )
 
 

@@ -46,7 +46,10 @@ def run():
             labels = torch.arange(g.n_classes).repeat_interleave(per_class)
             samples = nets.sample(g, labels, torch.Generator().manual_seed(seed))
             fd = judge.report(model, samples, None, reference)["frechet_distance"]
-            with open(require(paths.gan_train_record(arch, method), stage)) as f:
+            # The verdict of evaluate_gan (train_gan's checks plus the end-of-training check); its other,
+            # test-set, scores are not read.
+            evaluated = paths.gan_metrics(arch, method)
+            with open(require(evaluated, paths.stage_name("evaluate_gan", arch, method))) as f:
                 converged = bool(json.load(f)["converged"])
             with open(require(paths.run_record(stage), stage)) as f:
                 train_run_id = json.load(f)["mlflow_run_id"]

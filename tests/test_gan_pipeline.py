@@ -32,6 +32,7 @@ def test_matrix_runs_every_architecture_and_method(study):
         assert 0 <= metrics["judge_accuracy"] <= 1 and metrics["frechet_distance"] >= 0
         assert metrics["failed_attempts"] == 0 and len(metrics["per_class_accuracy"]) == 10
         assert 0 <= metrics["diversity"] and 0 <= metrics["gan_train_accuracy"] <= 1
+        assert metrics["final_check"]["cause"] is None and metrics["final_check"]["diversity_train"] >= 0
         # The quality curve: a row per snapshot (every grid_every = 3 iterations), scored by the judge.
         curve = pd.read_csv(project / f"metrics/gan/curves/{r}.csv")
         assert list(curve.iteration) == [3, 6] and (curve.seconds.diff().dropna() > 0).all()

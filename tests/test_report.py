@@ -281,6 +281,19 @@ def test_missing_gan_runs_and_theory_are_named_with_the_stage_that_makes_them(sy
     assert unmatched_numbers(md, sources(root)) == []
 
 
+def test_a_run_failed_by_the_end_of_training_verdict_is_reported_as_not_converged(synthetic):
+    root, _ = synthetic
+    cause = "mode collapse in the judge's features: within-class diversity 0.26 < 0.4"
+    gan = json.loads((root / "metrics/gan/dcgan-dcgan.json").read_text())
+    gan.update(converged=False, final_check={"diversity_train": 0.26, "min_diversity": 0.4, "cause": cause})
+    write(root, "metrics/gan/dcgan-dcgan.json", gan)
+    record = json.loads((root / "metrics/gan/train/dcgan-dcgan.json").read_text())
+    write(root, "metrics/gan/train/dcgan-dcgan.json", {**record, "seed": 1, "converged": True})
+    md = report(root)
+    assert f"attempt 2 (seed 1, end of training): {cause} → kept" in md
+    assert f"no successful run in 2 attempts (kept: the last, seed 1, trained to the end; cause: {cause})" in md
+
+
 def test_an_empty_tree_still_gives_a_report_of_missing_parts(tmp_path, elsewhere):
     md = report(tmp_path / "empty")
     for section in (

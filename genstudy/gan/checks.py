@@ -4,6 +4,11 @@ NaN/Inf losses fail at once; after a warm-up, at every check: a DCGAN discrimina
 saturates (mean D(G(z)) tiny) while G's loss climbs, a critic loss that blows up, samples that
 collapse (little spread within a class compared with real images), or the critic's own
 classifier putting most samples in one class.
+
+These run during training on the raw generator, in pixel space: cheap enough to abort an attempt early,
+but speckle noise passes there for diversity, and the reported samples come from the EMA generator.
+So the verdict that counts is `genstudy.gan.verdict`, taken at the end of training by evaluate_gan on the
+reported samples in the judge's features, against real training images.
 """
 
 import torch

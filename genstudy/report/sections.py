@@ -443,25 +443,30 @@ def failures(inp: Inputs, archs, methods) -> str:
     found, absent = each_run(inp, archs, methods, "metrics/gan/train/{run}.json", "train_gan")
     rows = []
     for method, arch, run, record in found:
-        if record.get("converged", True):
+        # evaluate_gan's end-of-training check on the reported samples can fail the attempt train_gan kept.
+        final = ((inp.json(f"metrics/gan/{run}.json") or {}).get("final_check") or {}).get("cause")
+        steps = [
+            f"attempt {f['attempt']} (seed {f['seed']}, iteration {f['iteration']}): {f['cause']} → {f['action']}"
+            for f in record["failures"]
+        ]
+        if final:
+            steps.append(f"attempt {record['attempts']} (seed {record['seed']}, end of training): {final} → kept")
+        if record.get("converged", True) and not final:
             before = str(record["failed_attempts"])
         else:
-            kept = record["failures"][-1] if record["failures"] else {}
+            kept = final or (record["failures"][-1] if record["failures"] else {}).get("cause", "unknown")
             before = (
-                f"no successful run in {record['failed_attempts']} attempts (kept: the last, seed "
-                f"{record['seed']}, trained to the end; cause: {kept.get('cause', 'unknown')})"
+                f"no successful run in {record['attempts']} attempts (kept: the last, seed "
+                f"{record['seed']}, trained to the end; cause: {kept})"
             )
-        causes = (
-            "; ".join(
-                f"attempt {f['attempt']} (seed {f['seed']}, iteration {f['iteration']}): {f['cause']} → {f['action']}"
-                for f in record["failures"]
-            )
-            or "none"
-        )
+        causes = "; ".join(steps) or "none"
         rows.append([GAN_METHODS[method], arch, record["iterations"], record["attempts"], before, causes])
     out = [
         "**Failed convergence**, per method, counted as failed attempts before the first successful one "
-        "(a failed attempt restarts at the next seed):",
+        "(a failed attempt restarts at the next seed). During training, cheap checks on the raw generator "
+        "abort an attempt early; at the end, the reported samples (the EMA generator's) must spread within "
+        "each class, in the judge's features, at least `gan.evaluation.min_diversity` of real training "
+        "images' spread, or the kept attempt failed too:",
         "",
     ]
     if rows:
