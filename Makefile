@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: study test lint setup data-package quick paper mlflow-ui clean-mlflow report-screenshot push pull mlflow-server
+.PHONY: study test lint setup data-package quick paper mlflow-ui clean-mlflow report-screenshot push pull mlflow-server queue
 
 setup: $(VENV)/.installed
 
@@ -50,6 +50,15 @@ push: setup
 
 pull: setup
 	dvc pull --run-cache
+
+# Run the experiments queued with `dvc exp run --queue`, JOBS at a time. Each worker gets its share of
+# the cores through OMP_NUM_THREADS, which torch, BLAS and the SVM selection all follow: two
+# processes that each take every core run many times slower than one (docs/scale-out.md).
+JOBS ?= 2
+queue: setup
+	share=$${OMP_NUM_THREADS:-$$(( $$(nproc) / $(JOBS) ))}; \
+	OMP_NUM_THREADS=$$(( share > 0 ? share : 1 )) dvc queue start -j $(JOBS)
+	@echo "dvc queue status: progress; dvc exp show: results; dvc queue logs NAME: one experiment's output"
 
 mlflow-ui: setup
 	@echo "open http://127.0.0.1:5000/#/experiments/1/runs?workflowType=machine_learning (the training runs, not GenAI)"

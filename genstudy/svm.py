@@ -33,13 +33,22 @@ NATIVE_CACHE_MB = 200
 HALVING_MIN_PER_CLASS = 12
 
 
+def cpu_share() -> int:
+    """The CPUs this process may use: OMP_NUM_THREADS where set (the one setting that gives each of
+    several processes its share, as torch and BLAS read it too), else the CPUs it may run on."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _workers(n_jobs: int) -> int:
-    return max(1, os.cpu_count() or 1) if n_jobs is None or n_jobs < 0 else max(1, n_jobs)
+    return cpu_share() if n_jobs is None or n_jobs < 0 else max(1, n_jobs)
 
 
 @contextlib.contextmanager
 def parallel(n_jobs: int):
-    """Threads for independent fits (n_jobs < 0: one per core), with BLAS at one thread meanwhile.
+    """Threads for independent fits (n_jobs < 0: one per CPU of cpu_share()), with BLAS at one thread meanwhile.
 
     libsvm and NumPy release the GIL, so the threads run at once. BLAS's own threads would only
     compete with them: measured on two busy cores, a kernel product against support vectors took

@@ -230,3 +230,15 @@ def test_selection_with_copies_is_scored_on_originals_and_refits_on_all():
         model, X, y, pool, folds=3, seed=0, copies=copies, n_neighbors=5, alpha=0.2, keep=0.5
     )
     assert 0 < used <= len(pool) and 0.8 < cv <= 1
+
+
+def test_the_fit_threads_follow_omp_num_threads_the_one_share_setting(monkeypatch):
+    import os
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # what `make queue JOBS=2` gives each worker on 2 cores
+    assert svm.cpu_share() == 1 and svm._workers(-1) == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert svm._workers(-1) == 3 and svm._workers(2) == 2, "an explicit count wins"
+    for unset in ("", "0", "two"):
+        monkeypatch.setenv("OMP_NUM_THREADS", unset)
+        assert svm.cpu_share() == len(os.sched_getaffinity(0)), "else: the CPUs this process may run on"
