@@ -77,14 +77,17 @@ def ensure_experiment() -> str:
     # Decide before set_tracking_uri, which exports MLFLOW_TRACKING_URI itself.
     default_store = not os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(tracking_uri())
-    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
-    if experiment is None:
-        location = (repo_root() / "mlartifacts").as_uri() if default_store else None
-        try:
-            return mlflow.create_experiment(EXPERIMENT, artifact_location=location, tags={KIND_TAG: KIND})
-        except mlflow.exceptions.MlflowException:
-            # Another process created it between our lookup and create.
-            experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+    # The first access creates a new SQLite store's tables: two queued experiments starting at once
+    # would both run the migrations ("table jobs already exists"). The lock makes one wait.
+    with _store_lock():
+        experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+        if experiment is None:
+            location = (repo_root() / "mlartifacts").as_uri() if default_store else None
+            try:
+                return mlflow.create_experiment(EXPERIMENT, artifact_location=location, tags={KIND_TAG: KIND})
+            except mlflow.exceptions.MlflowException:
+                # Another process (on another machine) created it between our lookup and create.
+                experiment = mlflow.get_experiment_by_name(EXPERIMENT)
     if not experiment.tags.get(KIND_TAG):  # an experiment made before the tag; a kind chosen in the UI stays
         mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, KIND_TAG, KIND)
     return experiment.experiment_id
@@ -175,7 +178,7 @@ def params_sha256(path="params.yaml") -> str | None:
 
 @contextlib.contextmanager
 def _store_lock():
-    """Serialize find-or-create of parents between processes of this machine (those of one `dvc repro`)."""
+    """Serialize creating the store, the experiment and parents between processes of this machine."""
     try:
         import fcntl
     except ImportError:  # not POSIX: the keep-the-oldest re-search below is the only guard
