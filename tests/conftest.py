@@ -1,17 +1,21 @@
-"""Shared fixtures: one torch thread for tiny tensors, tiny IDX sources, a scratch MLflow store and one
-scratch study.
+"""Shared fixtures: one torch thread for tiny tensors, tiny IDX sources, a scratch MLflow store, one
+scratch study, and an MLflow server on PostgreSQL.
 
 `study` is the whole pipeline on tiny generated data, run once per test session by the real DVC
 and stages (tests.helpers.project). Tests that change its params restore them before they end.
 """
 
+import os
 import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
 from genstudy.pipeline import tracking
 from tests.helpers.project import BIN, make_project, run
 from tests.helpers.tiny_data import write_tiny
+from tools import mlflow_server
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +77,27 @@ def store(tmp_path, monkeypatch, empty_store):
     (tmp_path / "params.yaml").write_text("x: 1\n")
     monkeypatch.setattr(tracking, "_parent_run_id", None)
     return uri
+
+
+def postgres_or_skip():
+    try:
+        mlflow_server.postgres_bin()
+    except mlflow_server.ServerError as e:
+        if os.environ.get("GENSTUDY_CI") == "1":
+            pytest.fail(f"GENSTUDY_CI=1 and PostgreSQL is missing: {e}")
+        pytest.skip(f"needs PostgreSQL's server binaries for a real MLflow backend: {e}")
+
+
+@pytest.fixture
+def server():
+    """PostgreSQL + `mlflow server` on free loopback ports, in a folder of their own.
+
+    Not under pytest's tmp_path: as root, PostgreSQL runs as user `postgres`, who may not enter
+    /tmp/pytest-of-root (mode 0700).
+    """
+    postgres_or_skip()
+    with tempfile.TemporaryDirectory(prefix="genstudy-mlflow-server-") as data:
+        Path(data).chmod(0o711)
+        log = Path(data) / "mlflow.log"
+        with mlflow_server.running_server(Path(data), port=mlflow_server.free_port(), log=log) as running:
+            yield running

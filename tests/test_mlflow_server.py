@@ -7,41 +7,17 @@ test is skipped, except under CI (GENSTUDY_CI=1), where it fails.
 
 import contextlib
 import json
-import os
-import tempfile
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from genstudy.pipeline import tracking
-from tests.helpers.project import BIN, make_project, ran_stages, read_params, run
+from tests.helpers.project import BIN, make_project, ran_stages, read_params, run, run_env
 from tools import mlflow_server
 
 pytestmark = pytest.mark.slow
-
-
-def postgres_or_skip():
-    try:
-        mlflow_server.postgres_bin()
-    except mlflow_server.ServerError as e:
-        if os.environ.get("GENSTUDY_CI") == "1":
-            pytest.fail(f"GENSTUDY_CI=1 and PostgreSQL is missing: {e}")
-        pytest.skip(f"needs PostgreSQL's server binaries for a real MLflow backend: {e}")
-
-
-@pytest.fixture
-def server():
-    """PostgreSQL + `mlflow server` on free loopback ports, in a folder of their own.
-
-    Not under pytest's tmp_path: as root, PostgreSQL runs as user `postgres`, who may not enter
-    /tmp/pytest-of-root (mode 0700).
-    """
-    postgres_or_skip()
-    with tempfile.TemporaryDirectory(prefix="genstudy-mlflow-server-") as data:
-        Path(data).chmod(0o711)
-        log = Path(data) / "mlflow.log"
-        with mlflow_server.running_server(Path(data), port=mlflow_server.free_port(), log=log) as running:
-            yield running
 
 
 def test_stages_log_to_the_postgres_backed_server(tmp_path, server):
@@ -107,3 +83,37 @@ def test_stages_log_to_the_postgres_backed_server(tmp_path, server):
         rows = cursor.fetchall()
     names = [*stages, parents[0].info.run_name]  # the stage runs and their parent
     assert sorted(rows) == sorted((s, "FINISHED", int(experiment.experiment_id)) for s in names)
+
+
+def test_a_stage_whose_server_goes_away_fails_naming_the_server_and_leaves_no_output(tmp_path, server):
+    import mlflow
+
+    # Enough epochs that the tiny VAE is still training when the server stops.
+    project = make_project(tmp_path / "project", edit=lambda p: p["vae"].update(epochs=2000))
+    # No retries: MLflow's default backoff would spend minutes before giving up on a server that is gone.
+    env = ("env", f"MLFLOW_TRACKING_URI={server.uri}", "MLFLOW_HTTP_REQUEST_MAX_RETRIES=0")
+    run(project, *env, BIN / "dvc", "repro", "download")
+    stage = subprocess.Popen(
+        [*env, str(BIN / "dvc"), "repro", "--single-item", "train_vae"],
+        cwd=project,
+        env=run_env(project),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    client = mlflow.MlflowClient(server.uri)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not client.search_runs(
+        [client.get_experiment_by_name(tracking.EXPERIMENT).experiment_id],
+        "tags.`dvc.stage` = 'train_vae' and attributes.status = 'RUNNING'",
+    ):
+        time.sleep(0.5)
+    mlflow_server.stop_process(server.process)  # the server goes away while the stage logs its epochs
+    output = stage.communicate(timeout=300)[0]
+
+    assert stage.returncode != 0, output
+    assert "failed to reproduce 'train_vae'" in output
+    assert f"{server.uri}/api/2.0/mlflow/" in output, "the error names the server it could not reach"
+    assert not (project / "models" / "vae.pt").exists(), "no model written by a stage that failed"
+    assert not list((project / "models").glob("*.tmp*")), "no half-written file left behind"
+    assert "train_vae" in run(project, BIN / "dvc", "status", "train_vae").stdout, "DVC recorded no output"

@@ -56,7 +56,7 @@ def running_ui(store: str, log: Path):
         mlflow_server._wait_healthy(url, proc, log)
         yield url
     finally:
-        mlflow_server._stop_process(proc)
+        mlflow_server.stop_process(proc)
 
 
 def render(exe: str, url: str, screenshot: Path, budget_ms: int = 20000) -> str:

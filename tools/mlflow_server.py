@@ -254,7 +254,7 @@ def _wait_healthy(url: str, process: subprocess.Popen, log: Path | None):
     )
 
 
-def _stop_process(process: subprocess.Popen, timeout: float = 30):
+def stop_process(process: subprocess.Popen, timeout: float = 30):
     """SIGTERM to the server's process group (uvicorn and its workers), SIGKILL if it lingers."""
     if process.poll() is not None:
         return
@@ -317,7 +317,7 @@ def running_server(
     finally:
         try:
             if process is not None:
-                _stop_process(process)
+                stop_process(process)
         finally:
             cluster.stop()
 

@@ -99,18 +99,26 @@ def write_params(project: Path, params: dict):
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def run(project: Path, *args, check=True, env=None) -> subprocess.CompletedProcess:
-    """Run a command in the project with the venv first on PATH, the default MLflow store, one torch
-    thread per stage (tiny tensors), and each stage's params reads recorded under READS."""
+def run_env(project: Path, env=None) -> dict:
+    """The venv first on PATH, the default MLflow store, one torch thread per stage (tiny tensors),
+    no DVC usage reports, and each stage's params reads recorded under READS."""
     full_env = dict(
         os.environ,
         PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}",
         OMP_NUM_THREADS="1",
+        DVC_NO_ANALYTICS="1",  # a scratch project's `dvc init` turns DVC's usage reports on
         GENSTUDY_PARAMS_READS=str(project / READS),
         **(env or {}),
     )
     full_env.pop("MLFLOW_TRACKING_URI", None)
-    result = subprocess.run([str(a) for a in args], cwd=project, env=full_env, capture_output=True, text=True)
+    return full_env
+
+
+def run(project: Path, *args, check=True, env=None) -> subprocess.CompletedProcess:
+    """Run a command in the project, in run_env's environment."""
+    result = subprocess.run(
+        [str(a) for a in args], cwd=project, env=run_env(project, env), capture_output=True, text=True
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"{args} failed:\n{result.stdout}\n{result.stderr}")
     return result
