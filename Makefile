@@ -44,9 +44,10 @@ paper: setup data-package
 	overrides=$$(python -m genstudy.profile paper) && dvc exp run --temp --name paper-$$(date +%Y%m%d-%H%M%S) $$overrides
 
 # The team's DVC remote (README: Sharing results): outputs and the run-cache, so that a stage whose
-# command, deps and params match a pushed run is restored instead of rerun.
+# command, deps and params match a pushed run is restored instead of rerun. `dvc push --run-cache`
+# leaves out the outputs kept in git that the entries name; the tool runs it and sends those too.
 push: setup
-	dvc push --run-cache
+	python tools/push_run_cache.py
 
 pull: setup
 	dvc pull --run-cache
