@@ -17,11 +17,10 @@ import psutil
 import pytest
 
 from genstudy.pipeline import tracking
-from tests.helpers.project import BIN, run, run_env
+from tests.helpers.project import BIN, GIT, run, run_env
 
 pytestmark = pytest.mark.slow
 
-GIT = ("git", "-c", "user.name=genstudy test", "-c", "user.email=test@localhost")
 STATES = ("Queued", "Running", "Success", "Failed")
 
 

@@ -1,22 +1,12 @@
 """Sharing through a DVC remote: a fresh clone plus `make pull` gets every output, with nothing to rerun."""
 
-import re
 import shutil
 
 import pytest
 
-from tests.helpers.project import BIN, ROOT, ran_stages, run
+from tests.helpers.project import BIN, GIT, ROOT, make_target, ran_stages, run
 
 pytestmark = pytest.mark.slow
-
-GIT = ("git", "-c", "user.name=genstudy test", "-c", "user.email=test@localhost")
-
-
-def make_target(name: str) -> list[str]:
-    """The commands of a Makefile target."""
-    text = (ROOT / "Makefile").read_text()
-    body = re.search(rf"^{name}:.*\n((?:\t.*\n)+)", text, re.M).group(1)
-    return [line.strip() for line in body.splitlines()]
 
 
 def test_make_push_and_pull_carry_the_run_cache():

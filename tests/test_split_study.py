@@ -11,8 +11,7 @@ import subprocess
 import mlflow
 import pytest
 
-from tests.helpers.project import BIN, ROOT, make_project, ran_stages, run, run_env
-from tests.test_remote import GIT, make_target
+from tests.helpers.project import BIN, GIT, ROOT, make_project, make_target, ran_stages, run, run_env
 
 pytestmark = pytest.mark.slow
 

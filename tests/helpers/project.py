@@ -1,6 +1,7 @@
 """A scratch copy of the project on tiny generated data, driven by the real DVC and stages."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from tests.helpers.tiny_data import write_tiny
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 READS = "params-reads"  # where each stage process of the scratch project records the params keys it read
+GIT = ("git", "-c", "user.name=genstudy test", "-c", "user.email=test@localhost")  # commits in scratch projects
 
 
 def tiny_params(source: Path, checksums: dict) -> dict:
@@ -127,3 +129,10 @@ def run(project: Path, *args, check=True, env=None) -> subprocess.CompletedProce
 def ran_stages(output: str) -> set:
     """Names of the stages `dvc repro` says it ran."""
     return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
+
+
+def make_target(name: str) -> list[str]:
+    """The commands of a Makefile target."""
+    text = (ROOT / "Makefile").read_text()
+    body = re.search(rf"^{name}:.*\n((?:\t.*\n)+)", text, re.M).group(1)
+    return [line.strip() for line in body.splitlines()]
