@@ -52,3 +52,19 @@ def test_an_error_page_an_empty_page_or_a_missing_element_fails_the_check(store,
     monkeypatch.setattr(check_mlflow_ui, "render", lambda exe, url, screenshot: dom)
     problems = check_mlflow_ui.check(store, tmp_path / "shots")
     assert any(problem in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    "text, total, ok",
+    [
+        ("65 matching runs", 65, True),
+        ("64 matching runs", 65, False),
+        ("dvc repro", 65, False),
+        ("Load more 101 matching runs", 106, True),  # a page of children and their parent
+        ("101 matching runs", 106, False),  # more runs than loaded, yet no way to load them
+        ("Load more 99 matching runs", 106, False),
+        ("Load more 107 matching runs", 106, False),
+    ],
+)
+def test_the_run_count_allows_for_the_ui_loading_a_page_of_runs_at_a_time(text, total, ok):
+    assert (check_mlflow_ui.run_count_problems(text, total) == []) is ok
