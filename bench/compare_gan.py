@@ -36,6 +36,7 @@ from genstudy.pipeline import params, paths  # noqa: E402
 VARIANTS = {
     "defaults": {},
     "ac_g_0.1": {"ac_weight_generator": 0.1},  # the official conditional code's weight
+    "ac_g_0.5": {"ac_weight_generator": 0.5},  # WGAN-GP's default weight
     "no_ac": {"ac_weight_generator": 0.0, "ac_weight_critic": 0.0},  # projection conditioning only
     "no_ema": {"ema_decay": 0.0},  # samples from G itself
     "paper_lr": {"lr": 1e-4},  # the paper's WGAN-GP learning rate

@@ -20,10 +20,43 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genstudy.vae import mlp
-
 LIKELIHOODS = ("gaussian", "bernoulli")
 LOG_2PI = math.log(2 * math.pi)
+
+
+class _Softplus(torch.autograd.Function):
+    """softplus(x) = max(x, 0) + log(1 + exp(-|x|)), and its gradient sigmoid(x).
+
+    The same function as F.softplus to within 1e-6, about twice as fast forward and backward on CPU:
+    F.softplus and log1p run scalar code there, exp, log and sigmoid are vectorised. Softplus was a
+    third of M2's training time (bench/bench_m2.py).
+    """
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.exp(-x.abs()).add_(1).log_().add_(F.relu(x))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * torch.sigmoid(x)
+
+
+softplus = _Softplus.apply
+
+
+class Softplus(nn.Module):
+    def forward(self, x):
+        return softplus(x)
+
+
+def mlp(sizes):
+    """Linear layers with softplus between them (none after the last)."""
+    layers = [nn.Linear(sizes[0], sizes[1])]
+    for a, b in zip(sizes[1:-1], sizes[2:]):
+        layers += [Softplus(), nn.Linear(a, b)]
+    return nn.Sequential(*layers)
 
 
 class M2(nn.Module):
@@ -71,7 +104,7 @@ class M2(nn.Module):
 
     def _bound(self, x, hx, y_onehot, eps):
         """L(x, y) per row, given the x part of q(z|x, y)'s hidden layer."""
-        h = F.softplus(hx + self.encoder_y(y_onehot))
+        h = softplus(hx + self.encoder_y(y_onehot))
         mu, logvar = self.mu(h), self.logvar(h)
         z = mu + eps * torch.exp(0.5 * logvar)
         kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
@@ -151,7 +184,7 @@ def train(
     """
     from tqdm import tqdm
 
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)  # one kernel per op for all tensors
     n_l, n_u = len(labelled), len(unlabelled)
     b_l, steps = min(batch_labelled, n_l), max(1, n_u // batch_unlabelled)
     if lr_schedule == "cosine":

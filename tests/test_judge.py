@@ -1,5 +1,7 @@
 """The judge: Frechet distance against closed forms and scipy, accuracy and diversity, training on tiny data."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -102,6 +104,21 @@ def test_judge_learns_the_tiny_classes_and_is_deterministic():
     assert history == history2
     for a, b in zip(model.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_judge_runs_channels_last_with_the_numbers_of_the_default_layout():
+    torch.manual_seed(0)
+    model = judge.Judge(width=4, features=8).eval()
+    assert model.convs[0][0].weight.is_contiguous(memory_format=torch.channels_last)
+    loaded = judge.Judge(width=4, features=8).eval()
+    loaded.load_state_dict({k: v.contiguous() for k, v in model.state_dict().items()})  # as a saved judge loads
+    assert loaded.convs[0][0].weight.is_contiguous(memory_format=torch.channels_last)
+    plain = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
+    x = torch.rand(6, 784)
+    with torch.no_grad():
+        expected = plain.head(plain.penultimate(plain.convs(x.reshape(6, 1, 28, 28))))
+        assert torch.allclose(model(x), expected, atol=1e-5)
+        assert torch.equal(loaded(x), model(x))
 
 
 def test_report_of_real_images_against_themselves():

@@ -23,6 +23,19 @@ def model(one_torch_thread):
     return m2.M2(x_dim=6, hidden=8, z_dim=3, likelihood="gaussian", classes=10)
 
 
+def test_softplus_matches_torch_in_value_and_gradient(one_torch_thread):
+    x = torch.cat([torch.linspace(-30, 30, 601), torch.randn(1000) * 5]).double().requires_grad_()
+    assert torch.autograd.gradcheck(m2.softplus, (x[:50],))
+    m2.softplus(x).sum().backward()
+    ours = x.grad.clone()
+    x.grad = None
+    F.softplus(x).sum().backward()
+    assert torch.allclose(m2.softplus(x), F.softplus(x), atol=1e-12)
+    assert torch.allclose(ours, x.grad, atol=1e-12)
+    xf = x.detach().float()
+    assert (m2.softplus(xf) - F.softplus(xf)).abs().max() < 1e-6  # float32, as M2 trains
+
+
 def test_unlabelled_bound_is_the_weighted_sum_of_the_ten_labelled_bounds_plus_the_entropy(model):
     x = torch.randn(4, 6)
     eps = torch.randn(10, 4, 3)
