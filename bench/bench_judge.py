@@ -9,10 +9,10 @@ epoch of 60,000 images takes at that speed, and the ratio of the two.
 """
 
 import argparse
-import time
 
 import torch
 import torch.nn.functional as F
+from timing import best_ms_per_call
 
 from genstudy import judge
 from genstudy.pipeline import params
@@ -34,16 +34,14 @@ def step_ms(cls, cfg, steps: int, repeats: int) -> float:
     model = cls(width=cfg.width, features=cfg.features)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     x, y = torch.rand(cfg.batch_size, 784), torch.arange(cfg.batch_size) % 10
-    best = float("inf")
-    for _ in range(repeats + 1):  # the first round warms up the kernels
-        start = time.perf_counter()
-        for _ in range(steps):
-            loss = F.cross_entropy(model(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        best = min(best, (time.perf_counter() - start) / steps)
-    return 1000 * best
+
+    def step():
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return best_ms_per_call(step, steps, repeats)
 
 
 def main():
