@@ -1,8 +1,9 @@
 """Shared fixtures: one torch thread for tiny tensors, tiny IDX sources, a scratch MLflow store, one
 scratch study, and an MLflow server on PostgreSQL.
 
-`study` is the whole pipeline on tiny generated data, run once per test session by the real DVC
-and stages (tests.helpers.project). Tests that change its params restore them before they end.
+`study` is the whole pipeline on tiny generated data, run once per test process by the real DVC
+and stages (tests.helpers.project): under `make test`'s two pytest-xdist workers, each has its own.
+Tests that change its params restore them before they end.
 """
 
 import os
