@@ -8,11 +8,9 @@ in torch's default contiguous layout. Prints ms per step (best of --repeats), th
 epoch of 60,000 images takes at that speed, and the ratio of the two.
 """
 
-import argparse
-
 import torch
 import torch.nn.functional as F
-from timing import best_ms_per_call
+from timing import best_ms_per_call, step_args, torch_line
 
 from genstudy import judge
 from genstudy.pipeline import params
@@ -45,12 +43,9 @@ def step_ms(cls, cfg, steps: int, repeats: int) -> float:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+    args = step_args(__doc__, 40)
     cfg = params.load().judge
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()}")
+    print(torch_line())
     rows = {
         "contiguous": step_ms(ContiguousJudge, cfg, args.steps, args.repeats),
         "channels-last": step_ms(judge.Judge, cfg, args.steps, args.repeats),

@@ -9,12 +9,11 @@ model's softplus and with torch's F.softplus in its place, in the same run. Prin
 their steps at each speed. Random inputs: the cost does not depend on the values.
 """
 
-import argparse
 from unittest import mock
 
 import torch
 import torch.nn.functional as F
-from timing import best_ms_per_call
+from timing import best_ms_per_call, step_args, torch_line
 from torch import nn
 
 from genstudy import m2
@@ -46,13 +45,10 @@ def step_ms(steps: int, repeats: int, cfg, native: bool) -> float:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+    args = step_args(__doc__, 30)
     cfg = params.load().m2
     steps_per_epoch = N_UNLABELLED // cfg.batch_unlabelled
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()}")
+    print(torch_line())
     rows = {
         "F.softplus": step_ms(args.steps, args.repeats, cfg, True),
         "m2.softplus": step_ms(args.steps, args.repeats, cfg, False),

@@ -1,5 +1,6 @@
-"""Best-of-rounds timing shared by the step benches."""
+"""Best-of-rounds timing and the command line shared by the step benches."""
 
+import argparse
 import time
 
 
@@ -12,3 +13,18 @@ def best_ms_per_call(step, calls: int, repeats: int) -> float:
             step()
         best = min(best, (time.perf_counter() - start) / calls)
     return 1000 * best
+
+
+def step_args(doc: str, steps: int):
+    """--steps (calls per round) and --repeats (rounds) of a step bench."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=steps)
+    parser.add_argument("--repeats", type=int, default=3)
+    return parser.parse_args()
+
+
+def torch_line() -> str:
+    """The torch build, its thread count and its CPU kernels: what a step time depends on."""
+    import torch
+
+    return f"torch {torch.__version__}, {torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()}"
