@@ -12,6 +12,7 @@ from pathlib import Path
 from genstudy.io import write_text
 from genstudy.pipeline import params, paths, tracking
 from genstudy.pipeline.stage import main
+from genstudy.report import ablation
 from genstudy.report.assemble import assemble, title
 from genstudy.report.html import to_html
 from genstudy.report.inputs import Inputs
@@ -37,12 +38,16 @@ def run():
     p = params.load()
     dataset = p.data.dataset
     counts, seeds, archs, methods = p.labels.counts, p.labels.seeds, p.gan.matrix.arch, p.gan.matrix.method
-    read = {"labels": {"counts": counts, "seeds": seeds}, "gan": {"matrix": {"arch": archs, "method": methods}}}
+    ablation_settings = ablation.current_settings(p)
+    read = {
+        "labels": {"counts": counts, "seeds": seeds},
+        "gan": {"matrix": {"arch": archs, "method": methods}, "ablation": ablation_settings},
+    }
     md_path, html_path = Path(paths.REPORT_MD), Path(paths.REPORT_HTML)
     with tracking.stage_run("report", read, dataset, record=paths.REPORT_RECORD) as mlrun:
         import mlflow
 
-        md = assemble(dataset, counts, seeds, archs, methods, mlrun.info.run_id)
+        md = assemble(dataset, counts, seeds, archs, methods, mlrun.info.run_id, ablation_settings=ablation_settings)
         page, embedded = to_html(md, md_path.parent, title(dataset))
         write_text(md_path, md)
         write_text(html_path, page)

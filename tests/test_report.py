@@ -13,6 +13,7 @@ import torch
 
 from genstudy import budget, data, references
 from genstudy.pipeline.stage import StageError
+from genstudy.report import ablation
 from genstudy.report.assemble import assemble, run_records
 from genstudy.report.figures import label_comparison, loss_panels
 from genstudy.report.gan_overview import choose_arch
@@ -30,6 +31,7 @@ LITERALS = [  # maths and citations, not results: the only numbers the report ma
     r"\{0\}",
     r"\[0, 1\]",
     r"θ [=≠>] 0",
+    r"Figure [23]",
 ]
 NUMBER = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?(?:e[-+]\d+)?(?!\w)")
 
@@ -78,7 +80,8 @@ def sources(root: Path) -> list:
     """Every number the report may show: the metrics files, the stage run records (and the sums and
     counts the wall-time table makes of them), the published references."""
     values = []
-    for path in [*(root / "metrics").rglob("*.json"), *(root / "reports/runs").glob("*.json")]:
+    results = [*(root / "bench/results").glob("*.json")]  # results of the benches the report shows
+    for path in [*(root / "metrics").rglob("*.json"), *(root / "reports/runs").glob("*.json"), *results]:
         numbers_in(json.loads(path.read_text()), values)
     records = run_records(root / "reports/runs")
     for _, g in records.groupby("base"):
@@ -292,6 +295,95 @@ def test_a_run_failed_by_the_end_of_training_verdict_is_reported_as_not_converge
     md = report(root)
     assert f"attempt 2 (seed 1, end of training): {cause} → kept" in md
     assert f"no successful run in 2 attempts (kept: the last, seed 1, trained to the end; cause: {cause})" in md
+
+
+def ablation_results(collapsed: dict) -> dict:
+    """bench/shared_conditioning.py's output for two runs; `collapsed` = {(run, arm): bool}."""
+    rows = []
+    for run, weights in (
+        ("mlp_g-dcgan", {"shared": 0.5, "earlier": 1.0}),
+        ("dcgan-wgan", {"shared": 0.5, "earlier": 0.1}),
+    ):
+        arch, method = run.split("-")
+        for arm, weight in weights.items():
+            bad = collapsed[run, arm]
+            rows.append(
+                {
+                    "run": run,
+                    "arch": arch,
+                    "method": method,
+                    "arm": arm,
+                    "class_weight": weight,
+                    "iterations": 300,
+                    "seconds": 61.2,
+                    "judge_accuracy": 0.9012 if bad else 0.8123,
+                    "frechet_distance": 104.56 if bad else 23.45,
+                    "diversity": 0.112 if bad else 0.734,
+                    "collapsed": bad,
+                }
+            )
+    return {
+        "settings": {
+            "methods": {m: {"iterations": 300, "shared_weight": 0.5} for m in ("dcgan", "wgan")},
+            "earlier_weights": {"dcgan": 1.0, "wgan": 0.1},
+            "seed": 0,
+        },
+        "reference": "10,000 training images",
+        "per_class": 1000,
+        "min_diversity": 0.4,
+        "judge_md5": "0123456789abcdef0123456789abcdef",
+        "machine": "Linux x86_64, 2 logical CPUs, a test CPU",
+        "git_commit": "abc",
+        "rows": rows,
+    }
+
+
+ARMS = ("shared", "earlier")
+SETTINGS = {"methods": {m: {"iterations": 300, "shared_weight": 0.5} for m in ("dcgan", "wgan", "wgan_gp")}, "seed": 0}
+
+
+def test_the_ablation_table_and_the_conclusion_that_survives_come_from_its_results(synthetic):
+    root, _ = synthetic
+    collapsed = {
+        ("mlp_g-dcgan", "shared"): True,
+        ("mlp_g-dcgan", "earlier"): True,
+        ("dcgan-wgan", "shared"): False,
+        ("dcgan-wgan", "earlier"): True,
+    }
+    write(root, ablation.RESULTS, ablation_results(collapsed))
+    write(root, "metrics/gan/mlp_g-wgan_gp.json", {"converged": True})
+    md = assemble(**STUDY, report_run_id="RUN", root=root, ablation_settings=SETTINGS)
+    rows = table_after(md, ablation.TITLE)
+    assert rows[0][:3] == ["run", "arm", "class weight"] and len(rows) == 5
+    assert rows[1] == ["`mlp_g-dcgan`", "shared", "0.50", "300", "0.901", "104.6", "0.112", "collapsed", "61"]
+    assert rows[4][:3] == ["`dcgan-wgan`", "earlier", "0.10"] and rows[4][7] == "collapsed"
+    assert "`mlp_g-dcgan` (DCGAN (non-saturating)) collapses at both weights: the objective's doing" in md
+    assert "`dcgan-wgan` (WGAN (weight clipping)) collapses only at its earlier weight 0.1: the class weight's" in md
+    assert "On `mlp_g`, the reading of the paper's Figure 2 (DCGAN collapses where WGAN-GP does not) survives" in md
+    assert "Stale" not in md and "Missing: the shared-conditioning ablation" not in md
+    assert unmatched_numbers(md, sources(root)) == []
+    # WGAN-GP failing too: the reading does not hold.
+    write(root, "metrics/gan/mlp_g-wgan_gp.json", {"converged": False})
+    md = assemble(**STUDY, report_run_id="RUN", root=root, ablation_settings=SETTINGS)
+    assert (
+        "On `mlp_g`, the reading of the paper's Figure 2 (DCGAN collapses where WGAN-GP does not) does not hold" in md
+    )
+
+
+def test_ablation_results_made_with_other_params_are_flagged_stale_and_absent_ones_missing(synthetic):
+    root, _ = synthetic
+    md = assemble(**STUDY, report_run_id="RUN", root=root, ablation_settings=SETTINGS)
+    assert f"> **Missing: the shared-conditioning ablation.** Not run yet: `{ablation.COMMAND}`" in md
+    write(
+        root,
+        ablation.RESULTS,
+        ablation_results(dict.fromkeys([(r, a) for r in ("mlp_g-dcgan", "dcgan-wgan") for a in ARMS], False)),
+    )
+    changed = {**SETTINGS, "methods": {**SETTINGS["methods"], "wgan": {"iterations": 1200, "shared_weight": 0.5}}}
+    md = assemble(**STUDY, report_run_id="RUN", root=root, ablation_settings=changed)
+    assert "> **Stale: these results were made with other params** (`gan.methods.wgan.iterations` is `1200`, " in md
+    assert "`mlp_g-dcgan` (DCGAN (non-saturating)) trains at both weights (judge accuracy 0.812 shared" in md
+    assert unmatched_numbers(md, sources(root)) == []
 
 
 def test_an_empty_tree_still_gives_a_report_of_missing_parts(tmp_path, elsewhere):

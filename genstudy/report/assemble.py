@@ -1,8 +1,8 @@
 """The report's markdown, assembled from the pipeline's outputs only.
 
-Sections: M1, GAN losses, GAN samples, GAN metrics, theory, how to reproduce (commands, each stage's
-measured wall time), provenance (git commit, every stage's MLflow run id). A part whose inputs are not
-built yet says which and how to build them.
+Sections: M1, GAN losses, GAN samples, GAN metrics, the shared-conditioning ablation, theory, how
+to reproduce (commands, each stage's measured wall time), provenance (git commit, every stage's
+MLflow run id). A part whose inputs are not built yet says which and how to build them.
 """
 
 import json
@@ -18,7 +18,7 @@ from genstudy import budget
 from genstudy.gan import METHOD_NAMES
 from genstudy.pipeline import paths
 from genstudy.pipeline.tracking import EXPERIMENT
-from genstudy.report import sections, theory_sections
+from genstudy.report import ablation, sections, theory_sections
 from genstudy.report.inputs import Inputs
 from genstudy.report.markdown import missing, num, table
 
@@ -189,8 +189,19 @@ def provenance_section(records: pd.DataFrame, report_run_id: str) -> str:
     return "\n".join(out)
 
 
-def assemble(dataset: str, counts, seeds, archs, methods, report_run_id: str, root: Path = Path(".")) -> str:
-    """The report's markdown from the outputs under `root` (the repository root)."""
+def assemble(
+    dataset: str,
+    counts,
+    seeds,
+    archs,
+    methods,
+    report_run_id: str,
+    root: Path = Path("."),
+    ablation_settings: dict | None = None,
+) -> str:
+    """The report's markdown from the outputs under `root` (the repository root). `ablation_settings`:
+    the params the shared-conditioning ablation depends on (ablation.current_settings), against which
+    its results are checked for staleness; None skips the check."""
     inp = Inputs(root)
     records = run_records(root / paths.RUN_RECORDS)
     choice = inp.json("metrics/gan_figures.json") or {}
@@ -209,6 +220,7 @@ def assemble(dataset: str, counts, seeds, archs, methods, report_run_id: str, ro
         sections.gan_curves_section(inp, archs, methods),
         sections.gan_samples_section(inp, archs, methods),
         sections.gan_metrics_section(inp, archs, methods),
+        ablation.ablation_section(inp, ablation_settings),
         theory_sections.theory_section(inp),
         reproduce_section(records, choice.get("chosen_arch"), label, root),
         provenance_section(records, report_run_id),

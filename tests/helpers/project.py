@@ -76,7 +76,7 @@ def make_project(directory: Path, edit=None) -> Path:
     `edit(params)` may change the tiny params in place before they are written.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    for item in ("genstudy", "stages", "dvc.yaml", "profiles", "bench/budget.yaml"):
+    for item in ("genstudy", "stages", "dvc.yaml", "profiles", "bench/budget.yaml", "bench/results"):
         src = ROOT / item
         if src.is_dir():
             shutil.copytree(src, directory / item, ignore=shutil.ignore_patterns("__pycache__"))
