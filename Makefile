@@ -26,10 +26,10 @@ data-package:
 study: setup data-package
 	@start=$$(date +%s); dvc repro && echo "study finished in $$(( $$(date +%s) - start )) s (wall time)"
 
-# Two processes, a test file each at a time: each builds its own scratch study, so no two tests share
-# one; on 2 cores the suite takes about three quarters of its time in one process.
+# Two processes, a test file each at a time. The scratch study is built once, in the background, while
+# the files that do not need it run; each process then works on its own copy (tests/conftest.py).
 test: setup
-	pytest -n 2 --dist loadfile
+	pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # ruff, configured in pyproject.toml: lint rules and the formatter's check (CI runs both).
 lint: setup

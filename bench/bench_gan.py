@@ -1,6 +1,7 @@
 """Generator iterations per second of every GAN run at the default params, against this machine's FLOP bound.
 
     nice python bench/bench_gan.py [--iterations 6] [--arch dcgan] [--method wgan_gp] [--json out.json]
+                                   [--channels-last]
 
 For each architecture x method of params.yaml's gan.matrix, at its default sizes:
 - FLOPs of one generator iteration (critic steps, penalty and generator step), counted
@@ -12,9 +13,13 @@ For each architecture x method of params.yaml's gan.matrix, at its default sizes
 - ratio = achieved GFLOP/s / matmul GFLOP/s: the fraction of the FLOP bound the loop reaches,
   and the bound itself in iterations per second;
 - the time the configured number of iterations would take at the measured speed.
+
+--channels-last also times the loop with both networks in channels-last layout (oneDNN's preferred
+one on CPUs; the judge trains in it), right after the default layout, and prints the ratio.
 """
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -29,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import dataclasses  # noqa: E402
 
+from genstudy.gan import nets  # noqa: E402
 from genstudy.gan import train as gan_train  # noqa: E402
 from genstudy.gan.config import TrainConfig  # noqa: E402
 from genstudy.pipeline import params, paths  # noqa: E402
@@ -78,6 +84,22 @@ def flops_per_iteration(generator, critic, cfg) -> float:
     return marks[1] - marks[0]
 
 
+@contextlib.contextmanager
+def channels_last():
+    """Every network the loop builds, in channels-last layout (a bench-only switch: the pipeline
+    trains in the default layout, and a layout change moves every GAN's numbers)."""
+    build = nets.build
+
+    def build_channels_last(*args, **kwargs):
+        return tuple(net.to(memory_format=torch.channels_last) for net in build(*args, **kwargs))
+
+    nets.build = build_channels_last
+    try:
+        yield
+    finally:
+        nets.build = build
+
+
 def seconds_per_iteration(generator, critic, cfg, iterations: int, warmup: int) -> float:
     x, y = data()
     stamps = []
@@ -96,6 +118,7 @@ def main(argv=None):
     parser.add_argument("--arch", action="append", help="only these architectures (repeatable)")
     parser.add_argument("--method", action="append", help="only these methods (repeatable)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--channels-last", action="store_true", help="also time both nets in channels-last layout")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args(argv)
     if args.threads:
@@ -116,6 +139,9 @@ def main(argv=None):
             gflop = flops_per_iteration(generator, critic, cfg) / 1e9
             reference = matmul_gflops()
             s = seconds_per_iteration(generator, critic, cfg, args.iterations, args.warmup)
+            if args.channels_last:
+                with channels_last():
+                    s_cl = seconds_per_iteration(generator, critic, cfg, args.iterations, args.warmup)
             reference = (reference + matmul_gflops()) / 2  # before and after: the load may change
             row = {
                 "run": paths.gan_run(arch, method),
@@ -129,12 +155,16 @@ def main(argv=None):
                 "iterations": cfg.iterations,
                 "estimated_minutes": cfg.iterations * s / 60,
             }
+            if args.channels_last:
+                row["channels_last_seconds_per_iteration"] = s_cl
+                row["channels_last_time_ratio"] = s_cl / s
             total += row["estimated_minutes"]
             results.append(row)
             print(
                 f"{row['run']:<16} {gflop:9.2f} {s:7.3f} {1 / s:7.2f} {gflop / s:8.1f} {reference:8.1f} "
                 f"{row['ratio_to_flop_bound']:6.2f} {row['bound_iterations_per_second']:10.2f} "
-                f"{cfg.iterations:6d} {row['estimated_minutes']:8.1f}",
+                f"{cfg.iterations:6d} {row['estimated_minutes']:8.1f}"
+                + (f"   channels-last {s_cl:.3f} s/it ({s_cl / s:.2f}x)" if args.channels_last else ""),
                 flush=True,
             )
     print(f"estimated training time of these runs at the measured speeds: {total:.1f} min")

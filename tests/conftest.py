@@ -1,8 +1,10 @@
 """Shared fixtures: one torch thread for tiny tensors, tiny IDX sources, a scratch MLflow store, one
 scratch study, and an MLflow server on PostgreSQL.
 
-`study` is the whole pipeline on tiny generated data, run once per test process by the real DVC
-and stages (tests.helpers.project): under `make test`'s two pytest-xdist workers, each has its own.
+`study` is the whole pipeline on tiny generated data, run by the real DVC and stages
+(tests.helpers.project). It is built once per session, in the background from the moment the tests
+are collected (tests.helpers.shared_study), while the test files that do not need it run first; each
+test process (`make test` runs two pytest-xdist workers) then works on its own copy.
 Tests that change its params restore them before they end.
 """
 
@@ -14,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from genstudy.pipeline import tracking
-from tests.helpers.project import BIN, make_project, run
+from tests.helpers import shared_study
+from tests.helpers.project import BIN, run
 from tests.helpers.tiny_data import write_tiny
 from tools import mlflow_server
 
@@ -50,11 +53,50 @@ class Study:
         return run(self.path, BIN / "dvc", *args, **kwargs)
 
 
+SHARED_STUDY = "GENSTUDY_TEST_SHARED_STUDY"  # the folder the session's one study is built in
+_builder = None  # the build this process started, if it did
+
+
+def pytest_configure(config):
+    # The controller (or the only process) names the folder; xdist workers inherit it.
+    if not hasattr(config, "workerinput") and SHARED_STUDY not in os.environ:
+        os.environ[SHARED_STUDY] = tempfile.mkdtemp(prefix="genstudy-tests-study-")
+        config.add_cleanup(lambda: shutil.rmtree(os.environ.pop(SHARED_STUDY), ignore_errors=True))
+
+
+def uses_study(item) -> bool:
+    return "study" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(items):
+    """Files in the order they should start: first those without a test that needs the study, which
+    run while it builds, then the rest; within each, files with end-to-end (slow) tests first, so
+    that the long ones do not start last. `make test` keeps this order (--no-loadscope-reorder)."""
+    needing = {item.path for item in items if uses_study(item)}
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: (item.path in needing, item.path not in slow))  # stable within a file
+
+
+def pytest_collection_finish(session):
+    global _builder
+    if session.config.option.collectonly:
+        return
+    if any(uses_study(item) for item in session.items):
+        _builder = _builder or shared_study.start(Path(os.environ[SHARED_STUDY]))
+
+
+def pytest_sessionfinish(session):
+    if _builder is not None:
+        _builder.wait()  # never leave the build running behind the session
+
+
 @pytest.fixture(scope="session")
 def study(tmp_path_factory):
-    project = make_project(tmp_path_factory.mktemp("study") / "project")
-    first = run(project, BIN / "dvc", "repro")
-    return Study(project, first.stdout)
+    global _builder
+    shared = Path(os.environ[SHARED_STUDY])
+    _builder = _builder or shared_study.start(shared)  # a test that asks for the study at run time
+    built, first_output = shared_study.wait(shared)
+    return Study(shared_study.copy(built, tmp_path_factory.mktemp("study") / "project"), first_output)
 
 
 @pytest.fixture(scope="session")

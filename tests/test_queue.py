@@ -96,9 +96,9 @@ def store_uri(request):
     return None if request.param == "sqlite" else request.getfixturevalue("server").uri
 
 
-def test_four_queued_experiments_run_two_at_a_time_and_every_stage_run_is_in_mlflow(study, tmp_path, store_uri):
+def test_queued_experiments_run_two_at_a_time_and_every_stage_run_is_in_mlflow(study, tmp_path, store_uri):
     project = committed_copy(study, tmp_path / "project")
-    bits = {"free-bits-0": 0.0, "free-bits-1": 1.0, "free-bits-3": 3.0, "free-bits-4": 4.0}
+    bits = {"free-bits-0": 0.0, "free-bits-3": 3.0}  # one per worker
     for name, value in bits.items():
         run(project, BIN / "dvc", "exp", "run", "--queue", "--name", name, "-S", f"vae.free_bits={value}", "encode")
     assert statuses(project) == dict.fromkeys(bits, "Queued")
@@ -114,7 +114,7 @@ def test_four_queued_experiments_run_two_at_a_time_and_every_stage_run_is_in_mlf
         summary = shown[name]["metrics/vae.json"]["data"]
         assert summary["test_elbo"] < 0, name
     elbos = {shown[name]["metrics/vae.json"]["data"]["test_elbo"] for name in bits}
-    assert len(elbos) == 4, "each experiment trained its own VAE"
+    assert len(elbos) == len(bits), "each experiment trained its own VAE"
 
     by_experiment = stage_runs_by_experiment(store_uri or f"sqlite:///{project / 'mlflow.db'}")
     assert set(by_experiment) == set(bits), "every stage run is tagged with its experiment"
@@ -126,7 +126,7 @@ def test_four_queued_experiments_run_two_at_a_time_and_every_stage_run_is_in_mlf
         assert float(vae.data.params["vae.free_bits"]) == value
         assert len({r.data.tags[tracking.PARENT_ID_TAG] for r in runs}) == 1, "one parent per experiment"
     parents = {by_experiment[name][0].data.tags[tracking.PARENT_ID_TAG] for name in bits}
-    assert len(parents) == 4
+    assert len(parents) == len(bits)
     # Two workers: some experiment started before the one before it had ended.
     spans = sorted(
         (min(r.info.start_time for r in runs), max(r.info.end_time for r in runs)) for runs in by_experiment.values()
@@ -166,9 +166,10 @@ def training_logged(project, experiment: str) -> bool:
 
 def test_an_experiment_killed_mid_run_leaves_the_other_and_the_store_intact_and_reruns(study, tmp_path):
     project = committed_copy(study, tmp_path / "project")
-    long = ("-S", "vae.epochs=2000", "train_vae")  # still training when it is killed
-    for name, value in (("survivor", 1.0), ("killed", 3.0)):
-        run(project, BIN / "dvc", "exp", "run", "--queue", "-n", name, "-S", f"vae.free_bits={value}", *long)
+    # The victim is still training when it is killed; the survivor trains on meanwhile, and ends.
+    for name, value, epochs in (("survivor", 1.0, 300), ("killed", 3.0, 2000)):
+        settings = ("-S", f"vae.free_bits={value}", "-S", f"vae.epochs={epochs}", "train_vae")
+        run(project, BIN / "dvc", "exp", "run", "--queue", "-n", name, *settings)
     start_workers(project)
     try:
         deadline = time.monotonic() + 300
