@@ -85,9 +85,13 @@ def pytest_collection_finish(session):
         _builder = _builder or shared_study.start(Path(os.environ[SHARED_STUDY]))
 
 
-def pytest_sessionfinish(session):
-    if _builder is not None:
-        _builder.wait()  # never leave the build running behind the session
+def pytest_sessionfinish(session, exitstatus):
+    if _builder is None:
+        return
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        shared_study.stop(_builder)
+    else:
+        _builder.wait()  # another process may still need it: never leave it running behind the session
 
 
 @pytest.fixture(scope="session")

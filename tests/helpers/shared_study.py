@@ -9,6 +9,7 @@ thread: minutes on two cores. Two pytest-xdist workers that each built their own
 
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -34,7 +35,15 @@ def start(shared: Path) -> subprocess.Popen | None:
         return None
     with open(shared / LOG, "w") as log:
         command = [sys.executable, "-m", "tests.helpers.shared_study", str(shared)]
-        return subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        # A session of its own: stop() ends the build and the `dvc repro` under it together.
+        return subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop(builder: subprocess.Popen):
+    """End an unfinished build (the test session was interrupted), stages included."""
+    if builder.poll() is None:
+        os.killpg(builder.pid, signal.SIGTERM)
+        builder.wait()
 
 
 def wait(shared: Path, timeout: float = 1800) -> tuple[Path, str]:
