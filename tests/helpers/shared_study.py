@@ -85,11 +85,11 @@ def copy(built: Path, project: Path) -> Path:
 
 
 def build(shared: Path):
-    project = make_project(shared / "project")
     try:
+        project = make_project(shared / "project")
         first = run(project, BIN / "dvc", "repro")
-    except AssertionError as e:
-        write_text(shared / FAILED, str(e))
+    except Exception as e:  # whatever stopped it, the waiters hear of it rather than time out
+        write_text(shared / FAILED, f"{type(e).__name__}: {e}")
         raise
     write_text(shared / READY, first.stdout)  # atomic: a waiter never reads it half-written
 
