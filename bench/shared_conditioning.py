@@ -1,6 +1,6 @@
 """The shared-conditioning ablation: is a GAN's result its objective's, or its class weight's?
 
-    nice python bench/shared_conditioning.py [--runs dcgan-dcgan mlp_g-wgan] [--iterations N]
+    nice python bench/shared_conditioning.py [--runs dcgan-dcgan mlp_g-wgan] [--iterations N] [--merge]
                                              [--per-class 1000] [--out bench/results/shared_conditioning.json]
 
 The three methods used to weigh the generator's class loss differently (EARLIER_WEIGHTS); the study
@@ -12,6 +12,10 @@ arm's EMA samples (`--per-class` per class, fixed noise and labels) against 10,0
 images, never the test set: judge accuracy, Fréchet distance, diversity, and evaluate_gan's
 end-of-training verdict (gan.evaluation.min_diversity). Both arms of a run train on this machine
 in the same process, so they compare with each other, not with the committed test-set scores.
+
+`--merge` retrains only `--runs` and keeps the other runs' rows of the existing `--out`: after a
+change to one method's params, only its runs need training again. It refuses a file scored by
+another judge, or with another sample count, reference or threshold.
 
 The report (`dvc repro report`) reads the JSON, with the params it was made with, and says which
 conclusion survives; it flags the results as stale once those params change. Needs
@@ -81,6 +85,40 @@ def parse_run(name: str, p) -> tuple[str, str]:
     return arch, method
 
 
+def mergeable(path: Path, scoring: dict, seed: int, runs: set) -> dict:
+    """The results at `path` whose other runs' rows `--merge` keeps; refused unless scored like these,
+    with the same training seed."""
+    if not path.is_file():
+        raise SystemExit(f"error: --merge needs the existing results {path}; run without --merge to write them")
+    old = json.loads(path.read_text())
+    there = {k: old.get(k) for k in scoring} | {"seed": old["settings"].get("seed")}
+    now = scoring | {"seed": seed}
+    if differ := [f"{k}: {there[k]!r} there, {now[k]!r} now" for k in now if there[k] != now[k]]:
+        raise SystemExit(
+            f"error: --merge: {path} was made differently ({'; '.join(differ)}); rerun every run without --merge"
+        )
+    for row in old["rows"]:
+        row.setdefault("git_commit", old.get("git_commit"))  # rows written before each row named its commit
+    old["rows"] = [r for r in old["rows"] if r["run"] not in runs]
+    return old
+
+
+def merged_rows(kept: dict, new: list, p) -> list:
+    """Kept and new rows in gan.matrix order (arch, then method), each run's shared arm first."""
+    archs, methods, arms = p.gan.matrix.arch, p.gan.matrix.method, ["shared", "earlier"]
+    return sorted(
+        kept["rows"] + new, key=lambda r: (archs.index(r["arch"]), methods.index(r["method"]), arms.index(r["arm"]))
+    )
+
+
+def merged_settings(old: dict, new: dict) -> dict:
+    return {
+        "methods": old["methods"] | new["methods"],
+        "earlier_weights": old["earlier_weights"] | new["earlier_weights"],
+        "seed": new["seed"],
+    }
+
+
 def git_commit() -> str:
     out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT)
     return out.stdout.strip() or "unknown"
@@ -92,6 +130,7 @@ def main(argv=None):
     parser.add_argument("--iterations", type=int, help="generator iterations of every arm (default: params.yaml's)")
     parser.add_argument("--per-class", type=int, default=1000, help="samples per class scored")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--merge", action="store_true", help="keep the other runs' rows of the existing --out")
     args = parser.parse_args(argv)
 
     p = params.load()
@@ -106,7 +145,16 @@ def main(argv=None):
     reference = judge.Reference(model, x[held], y[held])
     labels = torch.arange(nets.N_CLASSES).repeat_interleave(args.per_class)
     min_diversity = p.gan.evaluation.min_diversity
+    judge_md5 = hashlib.md5(judge_path.read_bytes()).hexdigest()
+    scoring = {
+        "reference": f"{len(held):,} training images",
+        "per_class": args.per_class,
+        "min_diversity": min_diversity,
+        "judge_md5": judge_md5,
+    }
+    kept = mergeable(args.out, scoring, p.gan.train.seed, set(runs)) if args.merge else None
 
+    commit = git_commit()
     rows = []
     arms = [(arch, method, arm) for arch, method in pairs for arm in ("shared", "earlier")]
     for arch, method, arm in tqdm(arms, desc="arms", unit="arm"):
@@ -144,18 +192,20 @@ def main(argv=None):
                 "frechet_distance": round(scores["frechet_distance"], 2),
                 "diversity": round(scores["diversity"], 3),
                 "collapsed": cause is not None,
+                "git_commit": commit,
             }
         )
         tqdm.write(json.dumps(rows[-1]))
 
+    new_settings = settings(p, sorted({method for _, method in pairs}), args.iterations)
+    if kept is not None:
+        rows = merged_rows(kept, rows, p)
+        new_settings = merged_settings(kept["settings"], new_settings)
     result = {
-        "settings": settings(p, sorted({method for _, method in pairs}), args.iterations),
-        "reference": f"{len(held):,} training images",
-        "per_class": args.per_class,
-        "min_diversity": min_diversity,
-        "judge_md5": hashlib.md5(judge_path.read_bytes()).hexdigest(),
+        "settings": new_settings,
+        **scoring,
         "machine": f"{machine()}, torch on {torch.get_num_threads()} threads",
-        "git_commit": git_commit(),
+        "git_commit": commit,
         "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

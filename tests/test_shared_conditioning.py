@@ -46,6 +46,19 @@ def test_both_arms_are_trained_reproducibly_and_the_report_reads_them(study, tmp
     drop = lambda r: {k: v for k, v in r.items() if k != "seconds"}  # noqa: E731
     assert [drop(r) for r in json.loads(again.read_text())["rows"]] == [drop(r) for r in rows[2:]]
 
+    # --merge retrains the runs named and keeps the other runs' rows, in the matrix's order.
+    merged = tmp_path / "merged.json"
+    shutil.copy(again, merged)
+    study.run(sys.executable, BENCH, "--runs", "dcgan-dcgan", "--per-class", "5", "--merge", "--out", merged)
+    assert [drop(r) for r in json.loads(merged.read_text())["rows"]] == [drop(r) for r in rows]
+    # Results scored another way are refused, and left as they were.
+    before_refusal = merged.read_bytes()
+    refused = study.run(
+        sys.executable, BENCH, "--runs", "dcgan-dcgan", "--per-class", "6", "--merge", "--out", merged, check=False
+    )
+    assert refused.returncode != 0 and "per_class: 5 there, 6 now" in refused.stderr
+    assert merged.read_bytes() == before_refusal
+
     # The report is a DVC dependant of the results: new results rerun it, and it shows them, not stale.
     committed = study.path / ablation.RESULTS
     before = committed.read_bytes()
