@@ -4,7 +4,8 @@ import json
 import time
 
 from genstudy import data
-from genstudy.pipeline import params, paths, tracking
+from genstudy.pipeline import params, paths
+from genstudy.pipeline.deferred import deferred_stage_run
 from genstudy.pipeline.stage import StageError, main
 
 
@@ -16,17 +17,15 @@ def run():
     checksums = data.MD5[dataset] if dataset in data.DATASETS else p.data.checksums[dataset].dump()
     sources = p.data.sources[dataset]
     start = time.time()
-    with tracking.stage_run("download", {"data": {"dataset": dataset, "sources": sources}}, dataset):
-        import mlflow
-
+    with deferred_stage_run("download", {"data": {"dataset": dataset, "sources": sources}}, dataset) as mlrun:
         try:
             used = data.fetch_dataset(dataset, sources, paths.RAW, timeout=p.data.timeout_s, checksums=checksums)
         except data.DataError as e:
             raise StageError(str(e)) from None
         for name, source in used.items():
             print(f"{name}: verified MD5 {checksums[name]} from {source}")
-        mlflow.log_dict({name: {"source": src, "md5": checksums[name]} for name, src in used.items()}, "sources.json")
-        mlflow.log_metric("seconds", time.time() - start)
+        mlrun.log_dict({name: {"source": src, "md5": checksums[name]} for name, src in used.items()}, "sources.json")
+        mlrun.log_metric("seconds", time.time() - start)
     print(json.dumps({"dataset": dataset, "files": len(used)}))
 
 

@@ -26,7 +26,8 @@ from genstudy import curves, data, judge
 from genstudy.gan import METHODS, nets, verdict
 from genstudy.gan import checkpoint as gan_checkpoint
 from genstudy.io import atomic_path, load_model, save_figure, write_json
-from genstudy.pipeline import loaders, params, paths, tracking
+from genstudy.pipeline import loaders, params, paths
+from genstudy.pipeline.deferred import deferred_stage_run
 from genstudy.pipeline.stage import main, require
 from genstudy.plots import image_grid
 
@@ -54,9 +55,7 @@ def run(argv=None):
     metrics, grid = paths.gan_metrics(args.arch, args.method), paths.gan_samples_grid(args.arch, args.method)
 
     logged = {"evaluation": ev, "judge": judge_cfg, "arch": args.arch, "method": args.method}
-    with tracking.stage_run(name, logged, dataset) as mlrun:
-        import mlflow
-
+    with deferred_stage_run(name, logged, dataset) as mlrun:
         reference = judge.Reference(model, test_x, test_y)
         labels = torch.arange(g.n_classes).repeat_interleave(ev["per_class"])
         samples = nets.sample(g, labels, torch.Generator().manual_seed(ev["seed"]))
@@ -94,8 +93,8 @@ def run(argv=None):
             grid,
             dpi=100,
         )
-        mlflow.log_metrics({"diversity_train": diversity_train})
-        mlflow.log_metrics(
+        mlrun.log_metrics({"diversity_train": diversity_train})
+        mlrun.log_metrics(
             {
                 k: float(result[k])
                 for k in (
@@ -109,11 +108,11 @@ def run(argv=None):
                 )
             }
         )
-        mlflow.log_metrics(
+        mlrun.log_metrics(
             {f"accuracy.{k.replace('/', '_')}": v for k, v in result["per_class_accuracy"].items() if np.isfinite(v)}
         )
-        mlflow.log_artifact(metrics)
-        mlflow.log_artifact(grid)
+        mlrun.log_artifact(metrics)
+        mlrun.log_artifact(grid)
 
         curve = curves.score(snapshots, model, reference, ev["curve_per_class"], ev["seed"])
         curve_path = paths.gan_curve(args.arch, args.method)
@@ -122,8 +121,8 @@ def run(argv=None):
         steps = curve.rename(columns={"seconds": "train_seconds"})[
             ["iteration", "frechet_distance", "judge_accuracy", "train_seconds"]
         ]
-        tracking.log_step_rows(mlrun.info.run_id, steps.to_dict("records"), "iteration", "curve_")
-        mlflow.log_artifact(curve_path)
+        mlrun.log_step_rows(steps.to_dict("records"), "iteration", "curve_")
+        mlrun.log_artifact(curve_path)
     print(
         f"{name}: judge accuracy {result['judge_accuracy']:.4f}, Frechet distance "
         f"{result['frechet_distance']:.3f}, diversity {result['diversity']:.3f}, "

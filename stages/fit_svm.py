@@ -12,7 +12,8 @@ import pandas as pd
 
 from genstudy import data, m1, svm
 from genstudy.io import atomic_path, write_json
-from genstudy.pipeline import params, paths, tracking
+from genstudy.pipeline import params, paths
+from genstudy.pipeline.deferred import deferred_stage_run
 from genstudy.pipeline.stage import StageError, main, require
 
 
@@ -90,7 +91,7 @@ def prepare(features: str, n: int, seed: int, s) -> dict:
     }
 
 
-def write_outputs(args, methods: dict, models: dict, mlflow):
+def write_outputs(args, methods: dict, models: dict, mlrun):
     """The stage's outputs, logged on its MLflow run too: the models (.npz) and the metrics."""
     result = {"n": args.n, "seed": args.seed, "features": args.features, "methods": methods}
     model_file = paths.svm_model(args.features, args.n, args.seed)
@@ -99,9 +100,9 @@ def write_outputs(args, methods: dict, models: dict, mlflow):
     metrics = paths.svm_metrics(args.features, args.n, args.seed)
     write_json(metrics, result)
     for method, r in methods.items():
-        mlflow.log_metrics({f"{method}.test_accuracy": r["accuracy"], f"{method}.cv_accuracy": r["cv_accuracy"]})
-    mlflow.log_artifact(model_file, artifact_path="model")  # the same .npz as the DVC output
-    mlflow.log_artifact(metrics)
+        mlrun.log_metrics({f"{method}.test_accuracy": r["accuracy"], f"{method}.cv_accuracy": r["cv_accuracy"]})
+    mlrun.log_artifact(model_file, artifact_path="model")  # the same .npz as the DVC output
+    mlrun.log_artifact(metrics)
 
 
 @main
@@ -120,16 +121,14 @@ def run(argv=None):
     # depend on the timing (every step is deterministic).
     with ThreadPoolExecutor(1) as background:
         fitting = background.submit(m1.fit, **fit_inputs)
-        with tracking.stage_run(
+        with deferred_stage_run(
             name,
             {"svm": cfg, "labels": {"n": args.n, "seed": args.seed}, "features": args.features},
             p.data.dataset,
             inputs={f"labels-n{args.n}-seed{args.seed}": labels_file},
-        ):
-            import mlflow
-
+        ) as mlrun:
             methods, models = fitting.result()
-            write_outputs(args, methods, models, mlflow)
+            write_outputs(args, methods, models, mlrun)
     for method, r in methods.items():
         print(
             f"{name} {method}: test accuracy {r['accuracy']:.4f} (CV {r['cv_accuracy']:.4f}, C={r['C']:g}"

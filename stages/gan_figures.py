@@ -20,7 +20,8 @@ import torch
 
 from genstudy import data
 from genstudy.io import save_figure, write_json
-from genstudy.pipeline import params, paths, tracking
+from genstudy.pipeline import params, paths
+from genstudy.pipeline.deferred import deferred_stage_run
 from genstudy.pipeline.stage import StageError, main
 from genstudy.report.gan_overview import (
     choose_arch,
@@ -62,9 +63,7 @@ def run():
     choice = choose_arch(cfg["archs"], cfg["methods"], scores)
     logged = {"report": {k: cfg[k] for k in ("labels", "per_label", "seed", "window")}}
     logged["gan"] = {"matrix": {"arch": cfg["archs"], "method": cfg["methods"]}}
-    with tracking.stage_run("gan_figures", logged, dataset):
-        import mlflow
-
+    with deferred_stage_run("gan_figures", logged, dataset) as mlrun:
         written = []
         for arch in cfg["archs"]:
             for path, figure in (
@@ -88,8 +87,8 @@ def run():
         summary["curves"] = curve_summary(cfg["archs"], cfg["methods"])
         write_json(paths.GAN_OVERVIEW_SUMMARY, summary)
         for path in written:
-            mlflow.log_artifact(str(path), "figures")
-        mlflow.log_artifact(paths.GAN_OVERVIEW_SUMMARY)
+            mlrun.log_artifact(str(path), "figures")
+        mlrun.log_artifact(paths.GAN_OVERVIEW_SUMMARY)
     print(
         f"better architecture: {choice['chosen_arch']} ({choice['rule']}); not evaluated yet: "
         f"{', '.join(missing) or 'none'}"

@@ -17,7 +17,8 @@ import torch
 
 from genstudy import data, judge, vae
 from genstudy.io import load_model, write_json
-from genstudy.pipeline import loaders, params, paths, tracking
+from genstudy.pipeline import loaders, params, paths
+from genstudy.pipeline.deferred import deferred_stage_run
 from genstudy.pipeline.stage import StageError, main, require
 
 SHOES = ("Sandal", "Sneaker", "Ankle boot")
@@ -39,9 +40,7 @@ def run():
     except ValueError as e:
         raise StageError(f"params.yaml: gan.evaluation.per_class = {ev['per_class']} is invalid; {e}") from None
 
-    with tracking.stage_run("gan_reference", {"evaluation": ev, "judge": judge_cfg}, dataset):
-        import mlflow
-
+    with deferred_stage_run("gan_reference", {"evaluation": ev, "judge": judge_cfg}, dataset) as mlrun:
         reference = judge.Reference(model, test_x, test_y)
         real = judge.report(model, train_x[idx], train_y[idx], reference, names)
         samples = vae.sample(vae_model, len(idx), torch.Generator().manual_seed(ev["seed"]))
@@ -68,8 +67,8 @@ def run():
             result["frechet_distance_mirrored_shoes"] = mirrored["frechet_distance"]
             result["judge_accuracy_mirrored_shoes"] = mirrored["judge_accuracy"]
         write_json(paths.GAN_REFERENCE, result)
-        mlflow.log_metrics({k: v for k, v in result.items() if isinstance(v, float)})
-        mlflow.log_artifact(paths.GAN_REFERENCE)
+        mlrun.log_metrics({k: v for k, v in result.items() if isinstance(v, float)})
+        mlrun.log_artifact(paths.GAN_REFERENCE)
     print(
         f"reference: judge accuracy on test {result['judge_accuracy_test']:.4f}; Frechet distance train vs test "
         f"{result['frechet_distance_train_test']:.3f}, "

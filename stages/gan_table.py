@@ -8,7 +8,8 @@ import json
 
 from genstudy import data
 from genstudy.io import atomic_path, save_figure, write_json, write_text
-from genstudy.pipeline import params, paths, tracking
+from genstudy.pipeline import params, paths
+from genstudy.pipeline.deferred import deferred_stage_run
 from genstudy.pipeline.stage import main, require
 from genstudy.report.gan_table import collect, done_check, markdown, per_class_figure
 
@@ -23,9 +24,7 @@ def run():
         reference = json.load(f)
     names = data.class_names(dataset)
     check = done_check(runs, reference)
-    with tracking.stage_run("gan_table", {"gan": {"matrix": {"arch": archs, "method": methods}}}, dataset):
-        import mlflow
-
+    with deferred_stage_run("gan_table", {"gan": {"matrix": {"arch": archs, "method": methods}}}, dataset) as mlrun:
         summary = {
             "runs": {
                 r.run: {
@@ -48,7 +47,7 @@ def run():
         write_text(paths.GAN_TABLE, table)
         save_figure(per_class_figure(per_class, names), paths.GAN_PER_CLASS_FIGURE, dpi=110)
         for path in (paths.GAN_SUMMARY, paths.GAN_TABLE, paths.GAN_PER_CLASS_FIGURE):
-            mlflow.log_artifact(path)
+            mlrun.log_artifact(path)
     print(table)
 
 

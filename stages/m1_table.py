@@ -8,7 +8,8 @@ reports/figures/m1/accuracy_vs_n.png.
 import pandas as pd
 
 from genstudy.io import atomic_path, save_figure, write_json, write_text
-from genstudy.pipeline import params, paths, tracking
+from genstudy.pipeline import params, paths
+from genstudy.pipeline.deferred import deferred_stage_run
 from genstudy.pipeline.stage import main
 from genstudy.report.m1_table import accuracy_figure, collect, markdown, summarise
 
@@ -22,11 +23,9 @@ def run():
     m2_features = p.m2.features
     runs = collect(counts, seeds, m2_features)
     summary = summarise(runs)
-    with tracking.stage_run(
+    with deferred_stage_run(
         "m1_table", {"labels": {"counts": counts, "seeds": seeds}, "m2": {"features": m2_features}}, dataset
-    ):
-        import mlflow
-
+    ) as mlrun:
         write_json(paths.M1_SUMMARY, summary)
         wide = pd.DataFrame({"n": counts})
         for method in summary:
@@ -38,9 +37,9 @@ def run():
         save_figure(accuracy_figure(summary, dataset), paths.M1_FIGURE, dpi=110)
         for method, per_n in summary.items():
             for n, r in per_n.items():
-                mlflow.log_metric(f"{method}.accuracy_mean", r["accuracy_mean"], step=int(n))
+                mlrun.log_metric(f"{method}.accuracy_mean", r["accuracy_mean"], step=int(n))
         for path in (paths.M1_SUMMARY, paths.M1_TABLE, paths.M1_FIGURE):
-            mlflow.log_artifact(path)
+            mlrun.log_artifact(path)
     print(table)
 
 

@@ -11,7 +11,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from genstudy.io import atomic_path, save_figure, write_json
-from genstudy.pipeline import params, paths, tracking
+from genstudy.pipeline import params, paths
+from genstudy.pipeline.deferred import deferred_stage_run
 from genstudy.pipeline.stage import main
 from genstudy.theory import answers, divergences, divergences_figure
 
@@ -23,9 +24,7 @@ def run():
     cfg = params.load().theory.divergences.dump()
     thetas = np.linspace(0.0, 1.0, cfg["theta_points"])  # 0 exactly, then up to 1
     pair = divergences.SegmentPair(max(cfg["w_samples"], cfg["hist_samples"], max(cfg["knn_sizes"])), cfg["seed"])
-    with tracking.stage_run("theory_divergences", {"theory": {"divergences": cfg}}):
-        import mlflow
-
+    with deferred_stage_run("theory_divergences", {"theory": {"divergences": cfg}}) as mlrun:
         rows = divergences.sweep(
             pair,
             thetas,
@@ -51,12 +50,12 @@ def run():
             FIGURE,
             dpi=110,
         )
-        mlflow.log_metrics(
+        mlrun.log_metrics(
             {f"{d}.{k}": v for d in ("w", "js") for k, v in summary[d].items() if isinstance(v, float)}
             | {f"kl.knn_growth_per_ln_n.theta_{t}": v for t, v in summary["kl"]["knn_growth_per_ln_n"].items()}
         )
         for path in (FIGURE, METRICS, TABLE):
-            mlflow.log_artifact(path)
+            mlrun.log_artifact(path)
     w, js = summary["w"], summary["js"]
     print(
         f"W: slope {w['fitted_slope_dW_dtheta']:.3f}, mean gradient {w['mean_gradient_theta_gt_0']:.3f}; "

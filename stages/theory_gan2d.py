@@ -13,7 +13,8 @@ import pandas as pd
 import torch
 
 from genstudy.io import atomic_path, save_figure, write_json
-from genstudy.pipeline import params, paths, tracking
+from genstudy.pipeline import params, paths
+from genstudy.pipeline.deferred import deferred_stage_run
 from genstudy.pipeline.stage import StageError, main
 from genstudy.theory import gan2d, gan2d_figure
 from genstudy.theory.ot import wasserstein
@@ -43,9 +44,7 @@ def run():
     threshold = cfg["w1_threshold_factor"] * floor
     torch.manual_seed(cfg["seed"])
     model = gan2d.GAN2D(cfg["z_dim"], cfg["hidden"], cfg["depth"])
-    with tracking.stage_run("theory_gan2d", {"theory": {"gan2d": cfg}}):
-        import mlflow
-
+    with deferred_stage_run("theory_gan2d", {"theory": {"gan2d": cfg}}) as mlrun:
         start = time.time()
         losses, evaluations, snapshots = gan2d.train(
             model,
@@ -54,7 +53,7 @@ def run():
                 k: cfg[k]
                 for k in ("epochs", "batch_size", "lr", "beta1", "seed", "eval_every", "eval_size", "snapshot_epochs")
             },
-            on_eval=lambda row: mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"]),
+            on_eval=lambda row: mlrun.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"]),
         )
         seconds = time.time() - start
         result = gan2d.convergence(evaluations, threshold, len(target))
@@ -80,12 +79,12 @@ def run():
         }
         write_json(METRICS, summary)
         save_figure(gan2d_figure.figure(snapshots, losses, evaluations, threshold, floor), FIGURE, dpi=110)
-        mlflow.log_metrics(
+        mlrun.log_metrics(
             {"train_seconds": seconds, "w1_threshold": threshold, "converged": float(result["converged"])}
             | ({"converged_epoch": result["converged_epoch"]} if result["converged_epoch"] is not None else {})
         )
         for path in (FIGURE, METRICS, TABLE):
-            mlflow.log_artifact(path)
+            mlrun.log_artifact(path)
     print(
         f"2-D GAN: W1 {final['w1']:.3f} (threshold {threshold:.3f}), {final['modes_covered']}/{len(target)} modes; "
         f"converged: {result['converged']} since epoch {result['converged_epoch']}; {seconds:.0f} s"

@@ -14,7 +14,8 @@ import torch
 from tqdm import tqdm
 
 from genstudy.io import atomic_path, save_figure, write_json
-from genstudy.pipeline import params, paths, tracking
+from genstudy.pipeline import params, paths
+from genstudy.pipeline.deferred import deferred_stage_run
 from genstudy.pipeline.stage import main
 from genstudy.theory import sequence_cost as sc
 from genstudy.theory import sequence_cost_figure
@@ -31,9 +32,7 @@ def run():
     flop_lengths = sorted(
         set(lengths) | {lengths[0] * 2**i for i in range(64) if lengths[0] * 2**i <= cfg["flop_max_length"]}
     )
-    with tracking.stage_run("theory_sequence_cost", {"theory": {"sequence_cost": cfg}}):
-        import mlflow
-
+    with deferred_stage_run("theory_sequence_cost", {"theory": {"sequence_cost": cfg}}) as mlrun:
         sc.check_flop_formulas(arch, cfg["flop_check_length"])
         timed = {
             kind: [n for n in lengths if kind != "transformer_recompute" or n <= cfg["recompute_max_length"]]
@@ -52,14 +51,14 @@ def run():
         )
         for kind in sc.KINDS:
             for n, s in zip(timed[kind], seconds[kind]):
-                mlflow.log_metric(f"{kind}.seconds", s, step=n)
-            mlflow.log_metrics({f"{kind}.slope_{k}": v for k, v in slopes[kind].items()})
+                mlrun.log_metric(f"{kind}.seconds", s, step=n)
+            mlrun.log_metrics({f"{kind}.slope_{k}": v for k, v in slopes[kind].items()})
         with atomic_path(TABLE) as tmp:
             table.to_csv(tmp, index=False, float_format="%.6g")
         write_json(METRICS, summary)
         save_figure(sequence_cost_figure.figure(timings, flops, slopes, fit_min, arch), FIGURE, dpi=110)
         for path in (FIGURE, METRICS, TABLE):
-            mlflow.log_artifact(path)
+            mlrun.log_artifact(path)
     for kind, s in slopes.items():
         print(
             f"{kind}: time slope {s['time']:.2f}, FLOP slope {s['flops_timed_range']:.2f} on the timed range, "

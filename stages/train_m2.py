@@ -12,7 +12,8 @@ import pandas as pd
 
 from genstudy import data, m2
 from genstudy.io import atomic_path, save_torch, write_json
-from genstudy.pipeline import params, paths, tracking
+from genstudy.pipeline import params, paths
+from genstudy.pipeline.deferred import deferred_stage_run
 from genstudy.pipeline.stage import StageError, main, require
 from genstudy.schema import M2_FEATURES
 
@@ -86,14 +87,12 @@ def run(argv=None):
     name = paths.stage_name("train_m2", args.features, args.n, args.seed)
     cfg = c.dump()
     del cfg["features"]
-    with tracking.stage_run(
+    with deferred_stage_run(
         name,
         {"m2": cfg, "labels": {"n": args.n, "seed": args.seed}, "features": args.features},
         dataset,
         inputs={f"labels-n{args.n}-seed{args.seed}": labels_file},
-    ) as run:
-        import mlflow
-
+    ) as mlrun:
         history, best_state = m2.train(
             model,
             mean,
@@ -114,7 +113,7 @@ def run(argv=None):
         model.load_state_dict(best_state)
         best = max(history, key=lambda r: (r["valid_accuracy"], -r["epoch"]))
         accuracy = float((m2.predict(model, test) == torch.from_numpy(test_y)).double().mean())
-        tracking.log_step_rows(run.info.run_id, history, "epoch")
+        mlrun.log_step_rows(history, "epoch")
         save_torch(
             {"config": model.config(), "state_dict": model.state_dict(), **extra},
             paths.m2_model(args.features, args.n, args.seed),
@@ -134,7 +133,7 @@ def run(argv=None):
             "validation": len(valid),
         }
         write_json(paths.m2_metrics(args.features, args.n, args.seed), result)
-        mlflow.log_metrics(
+        mlrun.log_metrics(
             {"test_accuracy": accuracy, "best_epoch": best["epoch"], "valid_accuracy": best["valid_accuracy"]}
         )
     print(

@@ -113,7 +113,7 @@ def test_a_claim_left_by_a_dead_process_is_taken_over_and_its_half_logged_run_re
 def test_a_run_that_fails_to_log_stays_pending_and_the_flushing_stage_goes_on(store, monkeypatch, tmp_path, capsys):
     pending("sample_labels@10-0", None, monkeypatch, tmp_path)
     (folder,) = deferred.pending_root().iterdir()
-    (folder / "artifacts" / "sample_labels@10-0.csv").unlink()  # the copy is gone: log_artifact fails
+    (folder / "artifacts" / "0" / "sample_labels@10-0.csv").unlink()  # the copy is gone: log_artifact fails
     stage("encode", None, monkeypatch, tmp_path)
     assert "not logged, kept for later" in capsys.readouterr().err
     assert [p.name for p in deferred.pending_root().iterdir()] == [folder.name]
@@ -140,3 +140,72 @@ def test_process_seconds_counts_from_the_process_start_to_the_hundredth():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     wall = time.time() - start
     assert 0.3 <= float(result.stdout) <= wall + 0.02  # psutil's create_time can be up to 1 s early
+
+
+def artifact_paths(c, run_id, path=None) -> list[str]:
+    out = []
+    for item in c.list_artifacts(run_id, path):
+        out += artifact_paths(c, run_id, item.path) if item.is_dir else [item.path]
+    return out
+
+
+def test_a_deferred_run_logs_steps_tags_dicts_and_artifact_folders_as_mlflow_would(store, monkeypatch, tmp_path):
+    monkeypatch.setattr(tracking, "pipeline_key", lambda: None)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "figures" / "per_class").mkdir(parents=True)
+    (tmp_path / "figures" / "grid.png").write_bytes(b"top")
+    (tmp_path / "figures" / "per_class" / "grid.png").write_bytes(b"nested")  # the same name twice
+    params = {f"p{i}": i for i in range(150)}  # more than one batch of MLflow's 100
+    with deferred.deferred_stage_run("train_m2@m1-10-0", params, None) as run:
+        run.log_metric("x", 1.0, step=3)
+        run.log_metrics({"x": 2.0, "y": 5.0}, step=4)
+        run.log_step_rows([{"epoch": e, "loss": 1 / (e + 1)} for e in range(1200)], "epoch", "history.")
+        run.log_dict({"source": "here"}, "meta/sources.json")
+        run.log_artifacts(tmp_path / "figures", "figures")
+        run.log_artifact(tmp_path / "figures" / "grid.png", "model")
+        run.set_tag("champion", "dcgan-dcgan")
+    assert deferred.flush() == 1
+    (logged_run,) = logged(store)
+    c, run_id = client(store), logged_run.info.run_id
+    assert logged_run.data.params == {k: str(v) for k, v in params.items()}
+    assert [(m.step, m.value) for m in c.get_metric_history(run_id, "x")] == [(3, 1.0), (4, 2.0)]
+    losses = c.get_metric_history(run_id, "history.loss")
+    assert sorted((m.step, m.value) for m in losses) == [(e, 1 / (e + 1)) for e in range(1200)]
+    assert logged_run.data.tags["champion"] == "dcgan-dcgan"
+    assert sorted(artifact_paths(c, run_id)) == [
+        "figures/grid.png",
+        "figures/per_class/grid.png",
+        "meta/sources.json",
+        "model/grid.png",
+    ]
+    local = c.download_artifacts(run_id, "figures/per_class/grid.png", str(tmp_path / "back"))
+    assert open(local, "rb").read() == b"nested"
+    assert json.loads(open(c.download_artifacts(run_id, "meta/sources.json", str(tmp_path / "back"))).read()) == {
+        "source": "here"
+    }
+
+
+DEFERRED_STAGES = [
+    "download",
+    "sample_labels",
+    "encode",
+    "fit_svm",
+    "train_m2",
+    "m1_table",
+    "evaluate_gan",
+    "gan_reference",
+    "gan_table",
+    "gan_figures",
+    "theory_divergences",
+    "theory_gan2d",
+    "theory_sequence_cost",
+]
+
+
+@pytest.mark.parametrize("name", DEFERRED_STAGES)
+def test_a_deferred_stage_neither_imports_mlflow_nor_opens_a_tracked_run(name):
+    source = (ROOT / "stages" / f"{name}.py").read_text()
+    assert "deferred_stage_run(" in source and "stage_run(" not in source.replace("deferred_stage_run(", "")
+    code = f"import sys, stages.{name}; print('mlflow' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

@@ -19,7 +19,7 @@ from genstudy.theory import divergences as dv
 from genstudy.theory import sequence_cost as sc
 from genstudy.theory.ot import wasserstein
 from tests.helpers.project import ROOT, ran_stages
-from tests.helpers.study import mlflow_query, rerun_back, stale
+from tests.helpers.study import flush_pending, mlflow_query, rerun_back, stale
 
 # Tiny matrices: with two threads on a busy machine each step waits on the other thread.
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -316,5 +316,6 @@ def test_theory_stages_under_dvc(study):
     for path, content in kept.items():
         assert (project / path).read_bytes() == content, path
     after = {stage: before[stage] + (stage != "theory_sequence_cost") for stage in THEORY}
+    assert flush_pending(study) == 2, "their runs were deferred"
     assert runs() == after
     assert rerun_back(study) == {"report"}  # new run records: the report follows

@@ -1,13 +1,16 @@
-"""MLflow runs of stages whose work is trivial next to importing MLflow.
+"""MLflow runs of stages that do not need MLflow for their own work.
 
-`import mlflow` alone costs about 1.2 s of CPU on the study's 2-core machine (MLflow 3 imports its
-GenAI, tracing and server modules eagerly), and opening the SQLite store costs more: a stage that
-samples a few hundred indices would spend nine tenths of its time on tracking. Such a stage uses
-`deferred_stage_run`, which needs no MLflow. It writes its run (params, metrics, tags, inputs, and
-a copy of each artifact) to a pending folder beside the store, and the next process that imports
-MLflow anyway logs it with its own start and end times, under its pipeline execution's parent run:
-every other stage (`tracking.stage_run` calls `flush`), or `python -m genstudy.pipeline.deferred`
-(`make mlflow-ui` runs it).
+`import mlflow` alone costs about 1.5 s of CPU on the study's 2-core machine (MLflow 3 imports its
+GenAI, tracing and server modules eagerly), and opening the SQLite store about 1 s more: in a
+stage that samples label indices, fits one SVM or draws a table, most of the time went to tracking.
+Such a stage uses `deferred_stage_run`, which needs no MLflow: every stage but the three trainings
+that log their networks as MLflow models (`train_vae`, `train_judge`, `train_gan`), the model
+registry (`register_models`) and the report. It writes its run (params, metrics with their steps,
+tags, inputs, and a copy of each artifact) to a pending folder beside the store. The next process
+that imports MLflow anyway logs it with its own start and end times, under its pipeline execution's
+parent run: every stage that uses `tracking.stage_run` calls `flush`, and the report, the last
+stage, leaves none pending; so does `python -m genstudy.pipeline.deferred` (`make mlflow-ui` runs
+it) after a partial `dvc repro`.
 
 A pending run is claimed by renaming its folder, which is atomic, so two processes flushing at
 once never log it twice. A claim left by a process that died is taken over, and the half-logged
@@ -43,22 +46,52 @@ def pending_root(uri: str | None = None) -> Path:
 
 
 class DeferredRun:
-    """What a stage logs inside `deferred_stage_run`: the parts of mlflow's fluent API it needs."""
+    """What a stage logs inside `deferred_stage_run`: the parts of mlflow's fluent API the stages use,
+    under the same names, so that a stage's logging code reads the same either way."""
 
     def __init__(self, folder: Path):
         self.folder = folder
-        self.metrics: dict[str, float] = {}
-        self.artifacts: list[str] = []
+        self.metrics: list[tuple[str, float, int]] = []  # (key, value, step), in logging order
+        self.artifacts: list[tuple[str, str | None]] = []  # (copy under folder/artifacts, artifact_path)
+        self.tags: dict[str, str] = {}
 
-    def log_metric(self, key: str, value: float):
-        self.metrics[key] = float(value)
+    def log_metric(self, key: str, value: float, step: int = 0):
+        self.metrics.append((key, float(value), int(step)))
 
-    def log_artifact(self, path):
+    def log_metrics(self, metrics: dict, step: int = 0):
+        for key, value in metrics.items():
+            self.log_metric(key, value, step)
+
+    def log_step_rows(self, rows: list[dict], step_key: str, prefix: str = ""):
+        """tracking.log_step_rows: per-step rows ({step_key: step, name: value, ...})."""
+        for row in rows:
+            self.log_metrics({prefix + k: v for k, v in row.items() if k != step_key}, int(row[step_key]))
+
+    def set_tag(self, key: str, value):
+        self.tags[key] = str(value)
+
+    def log_artifact(self, local_path, artifact_path: str | None = None):
         """Copied now: the file may change before the run is logged."""
-        path = Path(path)
-        (self.folder / "artifacts").mkdir(exist_ok=True)
-        shutil.copyfile(path, self.folder / "artifacts" / path.name)
-        self.artifacts.append(path.name)
+        path = Path(local_path)
+        copy = Path(str(len(self.artifacts))) / path.name  # one folder per artifact: names may repeat
+        (self.folder / "artifacts" / copy.parent).mkdir(parents=True)
+        shutil.copyfile(path, self.folder / "artifacts" / copy)
+        self.artifacts.append((copy.as_posix(), artifact_path))
+
+    def log_artifacts(self, local_dir, artifact_path: str | None = None):
+        """Every file under `local_dir`, at its relative place under `artifact_path`."""
+        local_dir = Path(local_dir)
+        for path in sorted(p for p in local_dir.rglob("*") if p.is_file()):
+            parent = path.parent.relative_to(local_dir).as_posix()
+            self.log_artifact(path, "/".join(x for x in (artifact_path, parent) if x and x != ".") or None)
+
+    def log_dict(self, dictionary: dict, artifact_file: str):
+        """A JSON artifact (`artifact_file` may name a folder: `a/b.json`)."""
+        folder, name = Path(artifact_file).parent.as_posix(), Path(artifact_file).name
+        scratch = self.folder / "dicts" / str(len(self.artifacts)) / name
+        scratch.parent.mkdir(parents=True)
+        write_json(scratch, dictionary)
+        self.log_artifact(scratch, None if folder == "." else folder)
 
 
 @contextlib.contextmanager
@@ -98,6 +131,7 @@ def deferred_stage_run(stage: str, params: dict, dataset: str | None = None, inp
         status = "FINISHED"
     finally:
         entry |= {"status": status, "end_ms": int(time.time() * 1000)}
+        entry["tags"] |= run.tags
         entry |= {"metrics": run.metrics, "artifacts": run.artifacts}
         write_json(building / "run.json", entry)
         building.rename(root / f"{start_ms}-{uid}")
@@ -152,12 +186,19 @@ def _log(client, experiment_id: str, folder: Path):
 def _log_content(client, run_id: str, folder: Path, run: dict):
     from mlflow.entities import Metric, Param
 
-    metrics = [Metric(k, v, run["end_ms"], 0) for k, v in run["metrics"].items()]
+    metrics = run["metrics"]
+    if isinstance(metrics, dict):  # written before runs kept steps: {key: value}
+        metrics = [(k, v, 0) for k, v in metrics.items()]
+    metrics = [Metric(k, v, run["end_ms"], step) for k, v, step in metrics]
     params = [Param(k, v) for k, v in run["params"].items()]
-    client.log_batch(run_id, metrics=metrics, params=params, synchronous=True)
+    for i in range(0, len(params), 100):  # MLflow's limits per batch: 100 params, 1,000 metrics
+        client.log_batch(run_id, params=params[i : i + 100], synchronous=True)
+    for i in range(0, len(metrics), 1000):
+        client.log_batch(run_id, metrics=metrics[i : i + 1000], synchronous=True)
     tracking.log_inputs(run_id, run["inputs"])
-    for name in run["artifacts"]:
-        client.log_artifact(run_id, str(folder / "artifacts" / name))
+    for artifact in run["artifacts"]:
+        copy, artifact_path = (artifact, None) if isinstance(artifact, str) else artifact
+        client.log_artifact(run_id, str(folder / "artifacts" / copy), artifact_path)
     client.set_terminated(run_id, run["status"], end_time=run["end_ms"])
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.helpers.project import ran_stages
+from tests.helpers.project import BIN, ran_stages
 
 
 def set_key(params: dict, key: str, value):
@@ -44,6 +44,11 @@ def rerun_back(study) -> set:
     ran = ran_stages(study.dvc("repro").stdout)
     assert stale(study) == {}, "the study is up to date again"
     return ran
+
+
+def flush_pending(study) -> int:
+    """Log the pending MLflow runs of stages that do not open MLflow (`make mlflow-ui` does the same)."""
+    return int(study.run(BIN / "python", "-m", "genstudy.pipeline.deferred").stdout.split()[0])
 
 
 def outputs(root: Path) -> dict:
