@@ -37,7 +37,7 @@ lint: setup
 	ruff format --check .
 
 # Profiles run as DVC experiments in a temporary copy: params.yaml and the committed results stay as they are.
-# `make quick TARGET=m1_table`: only that stage and what it depends on (any `dvc repro` target).
+# `make quick TARGET=pipelines/m1/dvc.yaml:m1_table`: only that stage and what it depends on (any `dvc repro` target).
 # A profile that fails validation stops here, before any experiment runs.
 quick: setup data-package
 	overrides=$$(python -m genstudy.profile quick) && dvc exp run --temp --name quick-$$(date +%Y%m%d-%H%M%S) $$overrides $(TARGET)

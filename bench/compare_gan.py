@@ -59,7 +59,7 @@ def main(argv=None):
     generator, critic = arch.generator.dump(), arch.critic.dump()
     base = TrainConfig.from_params(args.method, p.gan.methods[args.method], p.gan.train)
     x, y = data.load_pixels(paths.RAW, "train")
-    model = load_model(judge.Judge, paths.JUDGE_MODEL, "train_judge")
+    model = load_model(judge.Judge, paths.JUDGE_MODEL, paths.target("train_judge"))
     held = np.random.default_rng(0).choice(len(x), 10_000, replace=False)
     reference = judge.Reference(model, x[held], y[held])
     labels = torch.arange(nets.N_CLASSES).repeat_interleave(args.per_class)

@@ -139,7 +139,7 @@ def main(argv=None):
     judge_path = Path(paths.JUDGE_MODEL)
     if not judge_path.exists():
         raise SystemExit(f"error: {judge_path} is missing; build it first with `dvc repro train_judge`")
-    model = load_model(judge.Judge, judge_path, "train_judge")
+    model = load_model(judge.Judge, judge_path, paths.target("train_judge"))
     x, y = data.load_pixels(paths.RAW, "train")
     held = np.random.default_rng(0).choice(len(x), min(REFERENCE_SIZE, len(x)), replace=False)
     reference = judge.Reference(model, x[held], y[held])

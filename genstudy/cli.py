@@ -7,7 +7,8 @@
 draws n images of one class (or, without --label, n of every class, one row each) from a
 trained class-conditional GAN and writes them as an image grid. The checkpoint carries its
 architecture and class names, so --checkpoint works from any directory; --arch/--method
-is the shortcut for models/gan/ARCH-METHOD.pt, which `dvc repro train_gan@ARCH-METHOD` makes;
+is the shortcut for models/gan/ARCH-METHOD.pt, which
+`dvc repro pipelines/gan/dvc.yaml:train_gan@ARCH-METHOD` makes;
 --model takes a registered generator (`dvc repro register_models`) from the MLflow store
 (MLFLOW_TRACKING_URI, else the repository's mlflow.db): models:/genstudy-gan@champion, @ARCH-METHOD
 or /VERSION. Every way loads a state dict and its config with weights_only=True: nothing unpickled.
@@ -78,7 +79,7 @@ def checkpoint_path(args, download_dir: str) -> Path:
     if not path.exists():
         raise UsageError(
             f"{path} does not exist here: run this from the repository root after "
-            f"`dvc repro {paths.stage_name('train_gan', args.arch, args.method)}`, or pass --checkpoint"
+            f"`{paths.repro(paths.stage_name('train_gan', args.arch, args.method))}`, or pass --checkpoint"
         )
     return path
 

@@ -200,7 +200,7 @@ def read_idx(path) -> np.ndarray:
     """Parse an uncompressed IDX file (unsigned-byte data only, as in (Fashion-)MNIST)."""
     path = Path(path)
     if not path.exists():
-        raise DataError(f"{path} does not exist; run `dvc repro download` to create it")
+        raise DataError(f"{path} does not exist; run `dvc repro pipelines/data/dvc.yaml:download` to create it")
     buf = path.read_bytes()
     if len(buf) < 4 or buf[0] != 0 or buf[1] != 0 or buf[2] != 0x08:
         raise DataError(f"{path} is not an unsigned-byte IDX file (bad magic number)")
@@ -210,7 +210,7 @@ def read_idx(path) -> np.ndarray:
     if len(buf) != header + int(np.prod(shape)):
         raise DataError(
             f"{path} is truncated or padded: header says shape {shape}, "
-            f"file has {len(buf) - header} data bytes; delete it and rerun `dvc repro download`"
+            f"file has {len(buf) - header} data bytes; delete it and rerun `dvc repro pipelines/data/dvc.yaml:download`"
         )
     return np.frombuffer(buf, dtype=np.uint8, offset=header).reshape(shape)
 

@@ -74,7 +74,9 @@ class LoadError(Exception):
 
 
 def load_model(cls, path, stage: str):
-    """A model saved as {"config": ..., "state_dict": ...} (save_torch), loaded with weights_only=True."""
+    """A model saved as {"config": ..., "state_dict": ...} (save_torch), loaded with weights_only=True.
+
+    `stage`: what `dvc repro` takes to build it again, e.g. `pipelines/m1/dvc.yaml:train_vae`."""
     import torch
 
     try:

@@ -14,7 +14,7 @@ from genstudy.pipeline.stage import main, require
 @main
 def run():
     dataset = params.load().data.dataset
-    model = load_model(vae.VAE, require(paths.VAE_MODEL, "train_vae"), "train_vae")
+    model = load_model(vae.VAE, require(paths.VAE_MODEL, "train_vae"), paths.target("train_vae"))
     train_x, _ = images("train")
     test_x, _ = images("test")
     with deferred_stage_run("encode", {"features": "posterior means"}, dataset) as mlrun:

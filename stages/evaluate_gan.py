@@ -49,7 +49,7 @@ def run(argv=None):
     record_path = paths.gan_train_record(args.arch, args.method)
     with open(require(record_path, train_stage)) as f:
         record = json.load(f)
-    model = load_model(judge.Judge, require(paths.JUDGE_MODEL, "train_judge"), "train_judge")
+    model = load_model(judge.Judge, require(paths.JUDGE_MODEL, "train_judge"), paths.target("train_judge"))
     test_x, test_y = loaders.pixels("test")
     names = data.class_names(dataset)
     metrics, grid = paths.gan_metrics(args.arch, args.method), paths.gan_samples_grid(args.arch, args.method)

@@ -46,7 +46,7 @@ def prepare(features: str, n: int, seed: int, s) -> dict:
     if not np.array_equal(train_y[idx], labelled["label"].to_numpy()):
         raise StageError(
             f"{labels_file} does not match data/raw's labels; "
-            f"run `dvc repro {paths.stage_name('sample_labels', n, seed)}`"
+            f"run `{paths.repro(paths.stage_name('sample_labels', n, seed))}`"
         )
     labelled_pixels = train_images[idx].reshape(len(idx), -1).astype(np.float32) / 255
     X, unlabelled, columns, encode = labelled_pixels, None, None, None
@@ -69,7 +69,7 @@ def prepare(features: str, n: int, seed: int, s) -> dict:
             from genstudy.io import load_model
             from genstudy.vae import VAE, encode_means
 
-            vae = load_model(VAE, require(paths.VAE_MODEL, "train_vae"), "train_vae")
+            vae = load_model(VAE, require(paths.VAE_MODEL, "train_vae"), paths.target("train_vae"))
             with torch.no_grad():
                 return encode_means(vae, torch.from_numpy(flat)).numpy()
 

@@ -32,8 +32,8 @@ def run():
     judge_cfg = p.judge.dump()
     train_x, train_y = loaders.pixels("train")
     test_x, test_y = loaders.pixels("test")
-    model = load_model(judge.Judge, require(paths.JUDGE_MODEL, "train_judge"), "train_judge")
-    vae_model = load_model(vae.VAE, require(paths.VAE_MODEL, "train_vae"), "train_vae")
+    model = load_model(judge.Judge, require(paths.JUDGE_MODEL, "train_judge"), paths.target("train_judge"))
+    vae_model = load_model(vae.VAE, require(paths.VAE_MODEL, "train_vae"), paths.target("train_vae"))
     names = data.class_names(dataset)
     try:
         idx = data.balanced_subset(train_y, 10 * ev["per_class"], ev["seed"])

@@ -33,7 +33,7 @@ def run():
     runs = [(a, m) for a in matrix["arch"] for m in matrix["method"]]
     logged = {"gan": {"matrix": matrix, "evaluation": {"curve_per_class": per_class, "seed": seed}}}
     with tracking.stage_run("register_models", logged, dataset):
-        model = load_model(judge.Judge, require(paths.JUDGE_MODEL, "train_judge"), "train_judge")
+        model = load_model(judge.Judge, require(paths.JUDGE_MODEL, "train_judge"), paths.target("train_judge"))
         train_x, train_y = loaders.pixels("train")
         chosen = np.random.default_rng(seed).permutation(len(train_x))[:REFERENCE_IMAGES]
         reference = judge.Reference(model, train_x[chosen], train_y[chosen])
@@ -70,7 +70,7 @@ def run():
             registry.set_aliases(registry.GAN_MODEL, version, aliases)
             versions[run_name] = {"version": version, "aliases": aliases, **scores[run_name]}
 
-        vae_model = load_model(vae.VAE, require(paths.VAE_MODEL, "train_vae"), "train_vae")
+        vae_model = load_model(vae.VAE, require(paths.VAE_MODEL, "train_vae"), paths.target("train_vae"))
         vae_version = registry.register(
             vae_model, torch.from_numpy(train_x[:4]), paths.VAE_MODEL, registry.VAE_MODEL, {"z_dim": vae_model.z_dim}
         )

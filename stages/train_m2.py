@@ -26,7 +26,7 @@ def m1_inputs(train_x, test_x, standardize: bool):
     from genstudy.io import load_model
     from genstudy.vae import VAE
 
-    model = load_model(VAE, require(paths.VAE_MODEL, "train_vae"), "train_vae").eval()
+    model = load_model(VAE, require(paths.VAE_MODEL, "train_vae"), paths.target("train_vae")).eval()
     with torch.no_grad():
         mean, logvar = (torch.cat(t) for t in zip(*(model.encode(b) for b in torch.split(train_x, 5000))))
         test = torch.cat([model.encode(b)[0] for b in torch.split(test_x, 5000)])
@@ -59,14 +59,16 @@ def run(argv=None):
     if not np.array_equal(train_y[idx], labelled["label"].to_numpy()):
         raise StageError(
             f"{labels_file} does not match data/raw's labels; "
-            f"run `dvc repro {paths.stage_name('sample_labels', args.n, args.seed)}`"
+            f"run `{paths.repro(paths.stage_name('sample_labels', args.n, args.seed))}`"
         )
     try:
         valid = m2.validation_split(train_y, p.labels.counts, p.labels.seeds, c.validation.size, c.validation.seed)
     except ValueError as e:
         raise StageError(f"{e}; lower m2.validation.size in params.yaml") from None
     if np.intersect1d(valid, idx).size:
-        raise StageError(f"{labels_file} is not one of labels.counts x labels.seeds; run `dvc repro sample_labels`")
+        raise StageError(
+            f"{labels_file} is not one of labels.counts x labels.seeds; run `{paths.repro('sample_labels')}`"
+        )
     unlabelled = np.setdiff1d(np.arange(len(train_y)), np.concatenate([idx, valid]))
 
     train_x, test_x = torch.from_numpy(train_x), torch.from_numpy(test_x)

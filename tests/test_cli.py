@@ -98,11 +98,17 @@ def test_without_a_label_every_class_gets_a_row(repo, generate):
         (
             ["--arch", "resnet", "--method", "wgan_gp", "--label", "Dress"],
             "models/gan/resnet-wgan_gp.pt does not exist here: run this from the repository root after "
-            "`dvc repro train_gan@resnet-wgan_gp`, or pass --checkpoint",
+            "`dvc repro pipelines/gan/dvc.yaml:train_gan@resnet-wgan_gp`, or pass --checkpoint",
         ),
         (["--arch", "tiny", "--method", "lsgan", "--label", "Dress"], "invalid choice: 'lsgan'"),
-        (["--arch", "tiny", "--method", "wgan", "--label", "Dress"], "`dvc repro train_gan@tiny-wgan`"),
-        (["--arch", "other", "--method", "wgan_gp", "--label", "Dress"], "dvc repro train_gan@other-wgan_gp"),
+        (
+            ["--arch", "tiny", "--method", "wgan", "--label", "Dress"],
+            "`dvc repro pipelines/gan/dvc.yaml:train_gan@tiny-wgan`",
+        ),
+        (
+            ["--arch", "other", "--method", "wgan_gp", "--label", "Dress"],
+            "dvc repro pipelines/gan/dvc.yaml:train_gan@other-wgan_gp",
+        ),
         (
             ["--arch", "tiny", "--label", "Dress"],
             "name the generator: --checkpoint PATH, --model models:/NAME@ALIAS, or --arch and --method",

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from genstudy.pipeline import paths
 from genstudy.schema import NOT_PARAMS
 from tests.helpers import dependencies as deps
 from tests.helpers.project import READS, ROOT
@@ -22,6 +23,15 @@ def flat_keys(node, prefix=""):
     if isinstance(node, dict) and node:
         return [k for key, value in node.items() for k in flat_keys(value, f"{prefix}{key}.")]
     return [prefix.rstrip(".")]
+
+
+def test_each_stage_is_in_the_pipeline_file_that_paths_names():
+    """Error messages name `dvc repro FILE:STAGE` targets from genstudy.pipeline.paths: they must be DVC's."""
+    stage_list = deps.stages(ROOT)
+    assert {st.name: st.file for st in stage_list} == {st.name: paths.dvc_file(st.name) for st in stage_list}
+    files = {st.file for st in stage_list}
+    assert files == {"dvc.yaml", *(f"pipelines/{part}/dvc.yaml" for part in paths.PIPELINES)}, "no empty part"
+    assert sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("pipelines/**/dvc.yaml")) == sorted(files - {"dvc.yaml"})
 
 
 def test_every_stage_declares_the_project_files_it_imports():
@@ -63,7 +73,7 @@ def test_editing_a_setting_reruns_nothing(study):
 
 
 def test_a_planted_undeclared_import_is_caught(tmp_path):
-    for item in ("genstudy", "stages", "dvc.yaml", "params.yaml"):
+    for item in ("genstudy", "stages", "dvc.yaml", "pipelines", "params.yaml"):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / item)
     stage = tmp_path / "stages/download.py"

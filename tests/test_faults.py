@@ -10,6 +10,7 @@ import subprocess
 
 import pytest
 
+from genstudy.pipeline import paths
 from tests.helpers.project import BIN, read_params, run, write_params
 
 pytestmark = pytest.mark.slow
@@ -25,7 +26,7 @@ def test_a_second_dvc_repro_in_the_same_workspace_is_refused_by_the_lock(study, 
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", OMP_NUM_THREADS="1")
     env.pop("MLFLOW_TRACKING_URI", None)
     first = subprocess.Popen(
-        [str(BIN / "dvc"), "repro", "--single-item", "theory_gan2d"],
+        [str(BIN / "dvc"), "repro", "--single-item", paths.target("theory_gan2d")],
         cwd=project,
         env=env,
         stdout=subprocess.PIPE,
@@ -41,7 +42,7 @@ def test_a_second_dvc_repro_in_the_same_workspace_is_refused_by_the_lock(study, 
         rest = first.communicate(timeout=300)[0]
     assert second.returncode != 0
     message = second.stderr
-    assert "failed to reproduce 'theory_gan2d'" in message and ".dvc/tmp/rwlock" in message, message
+    assert f"failed to reproduce '{paths.target('theory_gan2d')}'" in message and ".dvc/tmp/rwlock" in message, message
     assert first.returncode == 0, rest
     # Nothing was corrupted: the rerun stage's lock entry matches its params and outputs; only the
     # report, which reads its outputs and run record, is stale.

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from genstudy.pipeline import tracking
+from genstudy.pipeline import paths, tracking
 from tests.helpers.project import BIN, make_project, ran_stages, read_params, run, run_env
 from tools import mlflow_server
 
@@ -27,7 +27,14 @@ def test_stages_log_to_the_postgres_backed_server(tmp_path, server):
     labels = read_params(project)["labels"]
     sample = [f"sample_labels@{n}-{seed}" for n in labels["counts"] for seed in labels["seeds"]]
     # `env`: tests.helpers.project.run gives each command the default store; this dvc process gets the server.
-    result = run(project, "env", f"MLFLOW_TRACKING_URI={server.uri}", BIN / "dvc", "repro", *sample, "train_vae")
+    result = run(
+        project,
+        "env",
+        f"MLFLOW_TRACKING_URI={server.uri}",
+        BIN / "dvc",
+        "repro",
+        *map(paths.target, [*sample, "train_vae"]),
+    )
     stages = {"download", *sample, "train_vae"}
     assert ran_stages(result.stdout) == stages
     # download's and the label stages' runs are deferred: train_vae logs them (`make mlflow-ui` would too).
@@ -92,9 +99,9 @@ def test_a_stage_whose_server_goes_away_fails_naming_the_server_and_leaves_no_ou
     project = make_project(tmp_path / "project", edit=lambda p: p["vae"].update(epochs=2000))
     # No retries: MLflow's default backoff would spend minutes before giving up on a server that is gone.
     env = ("env", f"MLFLOW_TRACKING_URI={server.uri}", "MLFLOW_HTTP_REQUEST_MAX_RETRIES=0")
-    run(project, *env, BIN / "dvc", "repro", "download")
+    run(project, *env, BIN / "dvc", "repro", paths.target("download"))
     stage = subprocess.Popen(
-        [*env, str(BIN / "dvc"), "repro", "--single-item", "train_vae"],
+        [*env, str(BIN / "dvc"), "repro", "--single-item", paths.target("train_vae")],
         cwd=project,
         env=run_env(project),
         stdout=subprocess.PIPE,
@@ -116,8 +123,9 @@ def test_a_stage_whose_server_goes_away_fails_naming_the_server_and_leaves_no_ou
     output = stage.communicate(timeout=300)[0]
 
     assert stage.returncode != 0, output
-    assert "failed to reproduce 'train_vae'" in output
+    assert f"failed to reproduce '{paths.target('train_vae')}'" in output
     assert f"{server.uri}/api/2.0/mlflow/" in output, "the error names the server it could not reach"
     assert not (project / "models" / "vae.pt").exists(), "no model written by a stage that failed"
     assert not list((project / "models").glob("*.tmp*")), "no half-written file left behind"
-    assert "train_vae" in run(project, BIN / "dvc", "status", "train_vae").stdout, "DVC recorded no output"
+    status = run(project, BIN / "dvc", "status", paths.target("train_vae")).stdout
+    assert "train_vae" in status, "DVC recorded no output"

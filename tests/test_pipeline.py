@@ -101,7 +101,8 @@ def test_same_params_same_outputs(study):
     project = study.path
     kept = ("metrics/vae.json", "models/vae.pt", "data/features/m1.npz", "metrics/svm/m1-n50-seed0.json")
     before = {p: (project / p).read_bytes() for p in kept}
-    ran = ran_stages(study.dvc("repro", "--force", "--single-item", "train_vae", "encode", "fit_svm_m1@50-0").stdout)
+    targets = map(paths.target, ["train_vae", "encode", "fit_svm_m1@50-0"])
+    ran = ran_stages(study.dvc("repro", "--force", "--single-item", *targets).stdout)
     assert ran == {"train_vae", "encode", "fit_svm_m1@50-0"}
     for path, content in before.items():
         assert (project / path).read_bytes() == content, path
@@ -182,6 +183,9 @@ def test_missing_upstream_output_names_the_stage(study, tmp_path):
     finally:
         shutil.move(moved, study.path / "models/vae.pt")
     assert result.returncode == 2
-    assert "error: missing upstream output models/vae.pt; run `dvc repro train_vae` first" in result.stderr
+    assert (
+        "error: missing upstream output models/vae.pt; run `dvc repro pipelines/m1/dvc.yaml:train_vae` first"
+        in result.stderr
+    )
     assert "Traceback" not in result.stderr
     assert stale(study) == {}

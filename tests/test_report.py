@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from genstudy import budget, data, references
+from genstudy.pipeline import paths
 from genstudy.pipeline.stage import StageError
 from genstudy.report import ablation
 from genstudy.report.assemble import assemble, run_records
@@ -268,7 +269,8 @@ def test_missing_gan_runs_and_theory_are_named_with_the_stage_that_makes_them(sy
     check_gan_rows(md, root)
     assert "| dcgan-dcgan | dcgan | DCGAN (non-saturating) | 1,000 | 0.8765 |  | 43.22 | 0.732 | yes |" in md
     for run in ("dcgan-wgan", "mlp_g-dcgan", "mlp_g-wgan"):
-        assert f"run `dvc repro evaluate_gan@{run}`" in md and f"run `dvc repro train_gan@{run}`" in md
+        assert f"run `dvc repro pipelines/gan/dvc.yaml:evaluate_gan@{run}`" in md
+        assert f"run `dvc repro pipelines/gan/dvc.yaml:train_gan@{run}`" in md
     assert "attempt 1 (seed 0, iteration 200): NaN in the critic loss → restarted" in md
     for stage in (
         "gan_reference",
@@ -279,7 +281,7 @@ def test_missing_gan_runs_and_theory_are_named_with_the_stage_that_makes_them(sy
         "theory_gan2d",
         "m1_table",  # m1_table: its accuracy figure
     ):
-        assert f"run `dvc repro {stage}`" in md, stage
+        assert f"run `{paths.repro(stage)}`" in md, stage
     assert "![VAE: ELBO per epoch, training and test set](figures/vae/elbo.png)" in md
     assert unmatched_numbers(md, sources(root)) == []
 
@@ -398,7 +400,7 @@ def test_an_empty_tree_still_gives_a_report_of_missing_parts(tmp_path, elsewhere
         "## Provenance",
     ):
         assert section in md
-    assert md.count("> **Missing:") >= 10 and "run `dvc repro m1_table`" in md and "![" not in md
+    assert md.count("> **Missing:") >= 10 and "run `dvc repro pipelines/m1/dvc.yaml:m1_table`" in md and "![" not in md
     contents = md.split("Contents: ", 1)[1].splitlines()[0]
     assert "[M1" in contents and "[Provenance](#provenance)" in contents  # the table of contents links the sections
 
@@ -410,7 +412,8 @@ def test_wall_times_and_provenance(synthetic):
     stages = [r[0] for r in table_after(md, "## Provenance")[1:]]
     assert stages == ["`train_vae`", "`fit_svm_m1@100-0`", "`fit_svm_m1@600-0`", "`fit_svm_m1@1000-0`"]
     assert ["`train_vae`", "`abc`", "12.5", "`unknown`"] in table_after(md, "## Provenance")
-    assert "this report's MLflow run: `RUN-ID`" in md and "the values each stage ran with are in `dvc.lock`" in md
+    assert "this report's MLflow run: `RUN-ID`" in md
+    assert "the values each stage ran with are in the `dvc.lock` beside its `dvc.yaml`" in md
     assert "none (not a git checkout)" in md  # built outside a checkout: says so
     assert "genstudy generate --arch dcgan --method wgan_gp --label Dress" in md
 

@@ -11,6 +11,7 @@ import subprocess
 import mlflow
 import pytest
 
+from genstudy.pipeline import paths
 from tests.helpers.project import BIN, GIT, ROOT, make_project, make_target, ran_stages, run, run_env
 
 pytestmark = pytest.mark.slow
@@ -74,7 +75,7 @@ def test_two_machines_share_the_study_through_the_remote_and_a_third_trains_noth
         clone = tmp_path / name
         run(tmp_path, "git", "clone", "-q", str(origin), str(clone))
         log = (tmp_path / f"{name}.log").open("w")
-        command = [*env, str(BIN / "dvc"), "repro", *sorted(targets)]
+        command = [*env, str(BIN / "dvc"), "repro", *sorted(map(paths.target, targets))]
         workers[name] = (clone, log, subprocess.Popen(command, cwd=clone, env=run_env(clone), stdout=log, stderr=log))
     for name, (clone, log, process) in workers.items():
         assert process.wait(timeout=900) == 0, (tmp_path / f"{name}.log").read_text()
@@ -88,7 +89,8 @@ def test_two_machines_share_the_study_through_the_remote_and_a_third_trains_noth
     run(tmp_path, "git", "clone", "-q", str(origin), str(third))
     assert not (third / ".dvc" / "cache").exists()
     repro = run(third, *env, BIN / "dvc", "repro", "--pull")
-    restored = {line.split("'")[1] for line in repro.stdout.splitlines() if "is cached - skipping run" in line}
+    cached = [line.split("'")[1] for line in repro.stdout.splitlines() if "is cached - skipping run" in line]
+    restored = {address.rpartition(":")[2] for address in cached}
     assert restored == (half_a | half_b) - uncached, "every stage the workers ran is restored"
     assert ran_stages(repro.stdout) == gathering | uncached, "only what reads both halves, and the tables, run here"
     assert not any(s.startswith(("train_", "fit_")) for s in ran_stages(repro.stdout)), "nothing is trained"

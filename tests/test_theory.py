@@ -12,7 +12,7 @@ import torch
 import yaml
 from scipy.stats import wasserstein_distance, wasserstein_distance_nd
 
-from genstudy.pipeline import params
+from genstudy.pipeline import params, paths
 from genstudy.pipeline.stage import StageError
 from genstudy.theory import answers, gan2d, gan2d_figure
 from genstudy.theory import divergences as dv
@@ -307,12 +307,12 @@ def test_theory_stages_under_dvc(study):
     assert all(n >= 1 for n in before.values())
     # Nothing reruns; forced reruns give byte-identical metrics (timings aside), one MLflow run each.
     assert stale(study) == {}
-    assert ran_stages(study.dvc("repro", *THEORY).stdout) == set()
+    assert ran_stages(study.dvc("repro", *map(paths.target, THEORY)).stdout) == set()
     kept = {
         p: (project / p).read_bytes()
         for p in ("metrics/theory/divergences.json", "metrics/theory/gan2d.json", "metrics/theory/gan2d_history.csv")
     }
-    study.dvc("repro", "--force", "--single-item", "theory_divergences", "theory_gan2d")
+    study.dvc("repro", "--force", "--single-item", *map(paths.target, ["theory_divergences", "theory_gan2d"]))
     for path, content in kept.items():
         assert (project / path).read_bytes() == content, path
     after = {stage: before[stage] + (stage != "theory_sequence_cost") for stage in THEORY}

@@ -100,3 +100,6 @@ def test_load_model_gives_an_eval_model_and_names_the_stage_for_a_bad_file(tmp_p
         message = f"{name} is not a VAE checkpoint written by train_vae .*; delete it and run `dvc repro train_vae`"
         with pytest.raises(LoadError, match=message):
             load_model(vae.VAE, tmp_path / name, "train_vae")
+    target = "pipelines/m1/dvc.yaml:train_vae"  # the stages name the target DVC takes at the root
+    with pytest.raises(LoadError, match=f"delete it and run `dvc repro {target}`"):
+        load_model(vae.VAE, tmp_path / "text.pt", target)

@@ -1,4 +1,5 @@
-"""Every path the pipeline reads or writes, and every stage name: dvc.yaml says the same in its own words.
+"""Every path the pipeline reads or writes, and every stage name and its dvc.yaml: those files say the same in
+their own words.
 
 Relative to the repository root, where DVC runs the stages.
 """
@@ -25,9 +26,48 @@ REPORT_MD, REPORT_HTML, REPORT_RECORD = "reports/report.md", "reports/report.htm
 RUN_RECORDS = "reports/runs"  # one <stage>.json per stage execution: run id, wall time
 
 
+# Each part of the study is a pipeline of its own, pipelines/<part>/dvc.yaml, with its own dvc.lock:
+# after every stage DVC parses and rewrites that stage's whole lock file, so one lock for all 105
+# stages cost some 2.4 s a stage. The root dvc.yaml holds the stages that read every part (the model
+# registry and the report), so a bare `dvc repro` at the root still builds the whole study.
+PIPELINES = {
+    "data": ("download", "sample_labels"),
+    "m1": ("train_vae", "encode", "fit_svm_m1", "m1_table"),
+    "pixels": ("fit_svm_pixels",),
+    "m2": ("train_m2",),
+    "gan": ("train_judge", "train_gan", "evaluate_gan", "gan_reference", "gan_table", "gan_figures"),
+    "theory": ("theory_divergences", "theory_sequence_cost", "theory_gan2d"),
+}
+ROOT_STAGES = ("register_models", "report")
+
+
 def stage_name(base: str, *items) -> str:
     """DVC's name for a matrix stage item: `base@a-b`."""
     return f"{base}@{'-'.join(map(str, items))}" if items else base
+
+
+def dvc_file(stage: str) -> str:
+    """The dvc.yaml that defines `stage` (a name from stage_name, or its base)."""
+    base = stage.partition("@")[0]
+    if base in ROOT_STAGES:
+        return "dvc.yaml"
+    for part, bases in PIPELINES.items():
+        if base in bases:
+            return f"pipelines/{part}/dvc.yaml"
+    raise KeyError(f"no stage named {base!r} in genstudy.pipeline.paths.PIPELINES")
+
+
+def target(stage: str) -> str:
+    """`stage` as DVC takes it at the repository root: `pipelines/m1/dvc.yaml:encode`, `report`.
+
+    DVC looks a bare stage name up in the dvc.yaml of the current directory only."""
+    file = dvc_file(stage)
+    return stage if file == "dvc.yaml" else f"{file}:{stage}"
+
+
+def repro(stage: str) -> str:
+    """The command that builds `stage` (and whatever it needs that is stale) from the repository root."""
+    return f"dvc repro {target(stage)}"
 
 
 def labels(n: int, seed: int) -> str:

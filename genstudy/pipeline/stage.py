@@ -5,6 +5,8 @@ import inspect
 import sys
 from pathlib import Path
 
+from genstudy.pipeline import paths
+
 
 class StageError(Exception):
     """Bad input to a stage: the message names the key or file, the bad value and the fix."""
@@ -14,7 +16,7 @@ def require(path, stage: str) -> Path:
     """An upstream output this stage reads; a clear error naming the stage that makes it."""
     path = Path(path)
     if not path.exists():
-        raise StageError(f"missing upstream output {path}; run `dvc repro {stage}` first")
+        raise StageError(f"missing upstream output {path}; run `{paths.repro(stage)}` first")
     return path
 
 
@@ -43,7 +45,7 @@ def main(func):
                 sys.exit(0)
             print(
                 f"{usage}\nerror: unexpected arguments {' '.join(sys.argv[1:])}; this stage takes none "
-                "(set its params in params.yaml, or run it with `dvc repro <stage>`)",
+                f"(set its params in params.yaml, or run it with `{paths.repro(_module_name().rpartition('.')[2])}`)",
                 file=sys.stderr,
             )
             sys.exit(2)

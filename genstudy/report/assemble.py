@@ -48,7 +48,7 @@ ORDER = [
     "theory_sequence_cost",
     "theory_gan2d",
 ]
-SOURCES = ["genstudy", "stages", "dvc.yaml", "params.yaml", "pyproject.toml"]
+SOURCES = ["genstudy", "stages", "dvc.yaml", "pipelines/*/dvc.yaml", "params.yaml", "pyproject.toml"]
 
 
 def git(*args) -> str | None:
@@ -117,7 +117,8 @@ def reproduce_section(records: pd.DataFrame, arch: str | None, label: str, root:
         "```",
         "",
         "`genstudy generate` draws new images from the trained weights in `models/gan/ARCH-METHOD.pt` "
-        "(made by `dvc repro train_gan@ARCH-METHOD`); without `--label` it draws every class, a row each.",
+        "(made by `dvc repro pipelines/gan/dvc.yaml:train_gan@ARCH-METHOD`); without `--label` it draws every "
+        "class, a row each.",
         "",
         f"**Measured wall time of each stage** (process start to end, imports and data loading included, from "
         f"`reports/runs/<stage>.json`). This report was built on `{machine()}`; the times are those of the "
@@ -176,7 +177,7 @@ def provenance_section(records: pd.DataFrame, report_run_id: str) -> str:
         "",
         f"* git commit checked out when the report was built: `{commit or 'none (not a git checkout)'}`, "
         f"{state} ({', '.join(SOURCES)}).",
-        "* params: the values each stage ran with are in `dvc.lock` (its `params` entries).",
+        "* params: the values each stage ran with are in the `dvc.lock` beside its `dvc.yaml` (its `params` entries).",
         f"* this report's MLflow run: `{report_run_id}`; each stage's run below (experiment "
         f"`{EXPERIMENT}`; `make mlflow-ui` shows them), with the commit its stage ran at.",
         "",

@@ -61,7 +61,7 @@ def choose_arch(archs, methods, scores: dict) -> dict:
 
 
 def not_built(arch, method) -> str:
-    return f"not trained yet:\nrun `dvc repro {paths.stage_name('train_gan', arch, method)}`"
+    return f"not trained yet:\nrun `{paths.repro(paths.stage_name('train_gan', arch, method))}`"
 
 
 def loss_figure(arch, methods, window):
@@ -85,7 +85,7 @@ def shared_loss_figure(arch, methods, window):
 
 
 def not_scored(arch, method) -> str:
-    return f"not scored yet: run `dvc repro {paths.stage_name('evaluate_gan', arch, method)}`"
+    return f"not scored yet: run `{paths.repro(paths.stage_name('evaluate_gan', arch, method))}`"
 
 
 def curves(arch, methods) -> dict:

@@ -6,6 +6,8 @@ value at a stated precision, never a literal typed here.
 
 import pandas as pd
 
+from genstudy.pipeline import paths
+
 
 def num(value, digits: int = 4) -> str:
     """A metrics value at `digits` decimals; '–' for a value that is absent (None or NaN)."""
@@ -32,7 +34,7 @@ def table(frame: pd.DataFrame) -> str:
 def missing(what: str, needs: list[tuple[str, str]], limit: int = 6) -> str:
     """The note that replaces a section (or part of one) whose inputs are not built yet:
     `needs` = [(path, the stage that makes it)], the first `limit` of them named."""
-    items = "; ".join(f"`{path}` (run `dvc repro {stage}`)" for path, stage in needs[:limit])
+    items = "; ".join(f"`{path}` (run `{paths.repro(stage)}`)" for path, stage in needs[:limit])
     more = f"; and {len(needs) - limit} more" if len(needs) > limit else ""
     return f"> **Missing: {what}.** Not built yet: {items}{more}. The rest of the report is unaffected.\n"
 

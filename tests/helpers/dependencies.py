@@ -19,10 +19,11 @@ class Stage:
     cmd: str
     deps: list[str]  # paths as written in dvc.yaml (files or folders)
     params: dict  # {params file: [declared keys]}
+    file: str = "dvc.yaml"  # the pipeline file that defines it, relative to the root
 
 
 def stages(root: Path) -> list[Stage]:
-    """Every stage of root/dvc.yaml with matrix items resolved, as DVC itself reads them."""
+    """Every stage of the project's pipeline files with matrix items resolved, as DVC itself reads them."""
     from dvc.dependency.param import ParamsDependency
     from dvc.repo import Repo
 
@@ -31,7 +32,8 @@ def stages(root: Path) -> list[Stage]:
         for st in repo.index.stages:
             params = {d.def_path: list(d.params) for d in st.deps if isinstance(d, ParamsDependency)}
             deps = [d.def_path for d in st.deps if not isinstance(d, ParamsDependency)]
-            out.append(Stage(st.name, st.cmd, deps, params))
+            file = Path(st.path).resolve().relative_to(Path(root).resolve()).as_posix()
+            out.append(Stage(st.name, st.cmd, deps, params, file))
         return out
 
 

@@ -71,15 +71,15 @@ def tiny_params(source: Path, checksums: dict) -> dict:
 
 
 def make_project(directory: Path, edit=None) -> Path:
-    """Copy code and dvc.yaml into `directory`, write tiny data and params, git + dvc init.
+    """Copy the code and the pipeline files into `directory`, write tiny data and params, git + dvc init.
 
     `edit(params)` may change the tiny params in place before they are written.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    for item in ("genstudy", "stages", "dvc.yaml", "profiles", "bench/budget.yaml", "bench/results"):
+    for item in ("genstudy", "stages", "dvc.yaml", "pipelines", "profiles", "bench/budget.yaml", "bench/results"):
         src = ROOT / item
-        if src.is_dir():
-            shutil.copytree(src, directory / item, ignore=shutil.ignore_patterns("__pycache__"))
+        if src.is_dir():  # not the committed study's locks: the scratch study makes its own
+            shutil.copytree(src, directory / item, ignore=shutil.ignore_patterns("__pycache__", "dvc.lock"))
         elif src.exists():
             (directory / item).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(src, directory / item)
@@ -127,8 +127,8 @@ def run(project: Path, *args, check=True, env=None) -> subprocess.CompletedProce
 
 
 def ran_stages(output: str) -> set:
-    """Names of the stages `dvc repro` says it ran."""
-    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
+    """Names of the stages `dvc repro` says it ran (`pipelines/m1/dvc.yaml:encode` is `encode`)."""
+    return {line.split("'")[1].rpartition(":")[2] for line in output.splitlines() if line.startswith("Running stage")}
 
 
 def make_target(name: str) -> list[str]:

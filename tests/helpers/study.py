@@ -21,8 +21,9 @@ def set_key(params: dict, key: str, value):
 
 
 def stale(study) -> dict:
-    """`dvc status --json` of the study: {stage: what changed}; {} when everything is up to date."""
-    return json.loads(study.dvc("status", "--json").stdout or "{}")
+    """`dvc status --json` of the study: {stage name: what changed}; {} when everything is up to date."""
+    status = json.loads(study.dvc("status", "--json").stdout or "{}")
+    return {address.rpartition(":")[2]: changes for address, changes in status.items()}
 
 
 @contextlib.contextmanager
