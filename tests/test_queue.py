@@ -16,7 +16,7 @@ from subprocess import DEVNULL
 import psutil
 import pytest
 
-from genstudy.pipeline import tracking
+from genstudy.pipeline import paths, tracking
 from tests.helpers.project import BIN, GIT, run, run_env
 
 pytestmark = pytest.mark.slow
@@ -101,7 +101,8 @@ def test_queued_experiments_run_two_at_a_time_and_every_stage_run_is_in_mlflow(s
     project = committed_copy(study, tmp_path / "project")
     bits = {"free-bits-0": 0.0, "free-bits-3": 3.0}  # one per worker
     for name, value in bits.items():
-        run(project, BIN / "dvc", "exp", "run", "--queue", "--name", name, "-S", f"vae.free_bits={value}", "encode")
+        settings = ("-S", f"vae.free_bits={value}", paths.target("encode"))
+        run(project, BIN / "dvc", "exp", "run", "--queue", "--name", name, *settings)
     assert statuses(project) == dict.fromkeys(bits, "Queued")
 
     start_workers(project, *(("env", f"MLFLOW_TRACKING_URI={store_uri}") if store_uri else ()))
@@ -172,7 +173,7 @@ def test_an_experiment_killed_mid_run_leaves_the_other_and_the_store_intact_and_
     project = committed_copy(study, tmp_path / "project")
     # The victim is still training when it is killed; the survivor trains on meanwhile, and ends.
     for name, value, epochs in (("survivor", 1.0, 300), ("killed", 3.0, 2000)):
-        settings = ("-S", f"vae.free_bits={value}", "-S", f"vae.epochs={epochs}", "train_vae")
+        settings = ("-S", f"vae.free_bits={value}", "-S", f"vae.epochs={epochs}", paths.target("train_vae"))
         run(project, BIN / "dvc", "exp", "run", "--queue", "-n", name, *settings)
     start_workers(project)
     try:
@@ -195,6 +196,6 @@ def test_an_experiment_killed_mid_run_leaves_the_other_and_the_store_intact_and_
 
     # The killed experiment runs again under its own name (-f: replace what the queue kept of it).
     run(project, BIN / "dvc", "queue", "remove", "killed", check=False)
-    again = ("-S", "vae.free_bits=3.0", "-S", "vae.epochs=2", "train_vae")
+    again = ("-S", "vae.free_bits=3.0", "-S", "vae.epochs=2", paths.target("train_vae"))
     run(project, BIN / "dvc", "exp", "run", "--temp", "-f", "-n", "killed", *again)
     assert experiments_shown(project)["killed"]["metrics/vae.json"]["data"]["epochs"] == 2

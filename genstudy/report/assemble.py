@@ -126,7 +126,7 @@ def reproduce_section(records: pd.DataFrame, arch: str | None, label: str, root:
         "",
     ]
     if records.empty:
-        return "\n".join(out + [missing("the stage run records", [("reports/runs/", "<stage>")])])
+        return "\n".join(out + [missing("the stage run records", [("reports/runs/", "report")])])
     groups = []
     for base, g in records.groupby("base", sort=False):
         each = f"{num(g.seconds.min(), 0)}–{num(g.seconds.max(), 0)}" if len(g) > 1 else num(g.seconds.iloc[0], 0)
