@@ -31,4 +31,5 @@ def test_stray_arguments_are_refused_before_anything_runs(tmp_path):
     done = stage(tmp_path, "stages.train_vae", "--epochs", "3")
     assert done.returncode == 2
     assert "unexpected arguments --epochs 3" in done.stderr and "params.yaml" in done.stderr
+    assert "`dvc repro pipelines/m1/dvc.yaml:train_vae`" in done.stderr  # the target DVC takes at the root
     assert not any(tmp_path.iterdir())
