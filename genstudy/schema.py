@@ -257,6 +257,7 @@ class Evaluation(Section):
     curve_per_class: Annotated[int, Field(ge=2)]
     seed: Seed
     min_diversity: NonNegative  # end-of-training verdict: samples' judge-feature spread / real training images'
+    gan_train_epochs: PositiveInt  # GAN-train: epochs of the judge-like classifier trained on 10 x per_class images
 
 
 class Gan(Section):

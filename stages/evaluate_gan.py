@@ -3,8 +3,9 @@
 Draws gan.evaluation.per_class samples per class from the trained G and writes
 metrics/gan/ARCH-METHOD.json: judge_accuracy (against the conditioning labels), per-class
 accuracy, frechet_distance (judge features, against the test set), diversity, gan_train_accuracy
-(Shmelkov et al. 2018: a classifier built as the judge, trained on the samples alone and tested on
-the real test set; gan_reference trains it on as many real images), and the
+(Shmelkov et al. 2018: a classifier built as the judge, trained on the samples alone for
+gan.evaluation.gan_train_epochs and tested on the real test set; gan_reference trains it on as many
+real images), and the
 failed_attempts and converged verdict; plus reports/figures/gan/samples/ARCH-METHOD.png.
 
 The verdict adds an end-of-training check to train_gan's: the reported samples' judge-feature
@@ -66,7 +67,8 @@ def run(argv=None):
         cause = verdict.final_check(diversity_train, ev["min_diversity"])
         final = {"diversity_train": diversity_train, "min_diversity": ev["min_diversity"], "cause": cause}
         # GAN-train: a fresh judge-like classifier trained on these samples alone, tested on real images.
-        result["gan_train_accuracy"] = judge.trained_accuracy(samples, labels.numpy(), test_x, test_y, judge_cfg)
+        gan_train_cfg = {**judge_cfg, "epochs": ev["gan_train_epochs"]}
+        result["gan_train_accuracy"] = judge.trained_accuracy(samples, labels.numpy(), test_x, test_y, gan_train_cfg)
         result.update(
             {
                 "arch": args.arch,

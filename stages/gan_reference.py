@@ -3,8 +3,9 @@
 metrics/gan/reference.json:
 - frechet_distance_train_test: real training images (per_class of each class) vs the test set;
 - judge_accuracy_test: the judge on the real test images;
-- gan_train_accuracy_real: a fresh classifier built and trained as the judge, on those training
-  images alone, tested on the test set (the GAN-train accuracy of real images);
+- gan_train_accuracy_real: a fresh classifier built as the judge and trained with its recipe for
+  gan.evaluation.gan_train_epochs, on those training images alone, tested on the test set (the
+  GAN-train accuracy of real images);
 - frechet_distance_vae_samples: as many samples from the M1 VAE's prior (Bernoulli means);
 - frechet_distance_mirrored_shoes: the same training images with every shoe (Sandal, Sneaker,
   Ankle boot) mirrored left to right. Fashion-MNIST draws all shoes facing one way, so a judge
@@ -46,7 +47,8 @@ def run():
         samples = vae.sample(vae_model, len(idx), torch.Generator().manual_seed(ev["seed"]))
         vae_scores = judge.report(model, samples, None, reference)
         # GAN-train's reference: the classifier evaluate_gan trains on samples, trained on real images.
-        real_trained = judge.trained_accuracy(train_x[idx], train_y[idx], test_x, test_y, judge_cfg)
+        gan_train_cfg = {**judge_cfg, "epochs": ev["gan_train_epochs"]}  # as evaluate_gan's
+        real_trained = judge.trained_accuracy(train_x[idx], train_y[idx], test_x, test_y, gan_train_cfg)
         shoes = [names.index(name) for name in SHOES if name in names]
         if shoes:
             images = train_x[idx].reshape(-1, 28, 28).copy()

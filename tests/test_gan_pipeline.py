@@ -12,13 +12,34 @@ import pytest
 import torch
 
 from genstudy.gan import checkpoint
-from tests.helpers.project import ran_stages
+from tests.helpers.project import ran_stages, read_params
 from tests.helpers.study import edited_params, mlflow_query, set_key, stale
 
 pytestmark = pytest.mark.slow
 
 ARCHS, METHODS = ("dcgan", "mlp_g"), ("dcgan", "wgan_gp")
 RUNS = [f"{a}-{m}" for a in ARCHS for m in METHODS]
+
+
+def test_gan_train_accuracy_trains_for_its_own_epochs(study):
+    """GAN-train's classifier: the judge's net and recipe for gan.evaluation.gan_train_epochs, not the judge's."""
+    from genstudy import data, judge
+
+    project, p = study.path, read_params(study.path)
+    ev, judge_cfg = p["gan"]["evaluation"], p["judge"]
+    assert ev["gan_train_epochs"] != judge_cfg["epochs"]
+    train_x, train_y = data.load_pixels(project / "data/raw", "train")
+    test_x, test_y = data.load_pixels(project / "data/raw", "test")
+    idx = data.balanced_subset(train_y, 10 * ev["per_class"], ev["seed"])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the stages run here (OMP_NUM_THREADS=1): the same sums, the same bits
+    try:
+        cfg = {**judge_cfg, "epochs": ev["gan_train_epochs"]}
+        expected = judge.trained_accuracy(train_x[idx], train_y[idx], test_x, test_y, cfg)
+    finally:
+        torch.set_num_threads(threads)
+    reference = json.loads((project / "metrics/gan/reference.json").read_text())
+    assert reference["gan_train_accuracy_real"] == expected
 
 
 def test_matrix_runs_every_architecture_and_method(study):

@@ -301,7 +301,8 @@ def gan_metrics_section(inp: Inputs, archs, methods) -> str:
         "against their conditioning labels, the Fréchet distance between its penultimate features of samples "
         "and of the test set, and diversity (mean within-class feature distance of samples over that of real "
         "test images: one means as varied as real). GAN-train accuracy (Shmelkov et al. 2018): a classifier "
-        "built and trained as the judge, on the run's samples alone, tested on the real test set; on the "
+        "built as the judge and trained with its recipe for `gan.evaluation.gan_train_epochs` epochs, on the "
+        "run's samples alone, tested on the real test set; on the "
         "real-training-images row it is trained on as many real images. Samples that are faithful but not "
         "varied score high judge accuracy and low GAN-train accuracy.",
         "",

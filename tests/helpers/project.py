@@ -47,7 +47,7 @@ def tiny_params(source: Path, checksums: dict) -> dict:
     gan["train"].update(batch_size=16, z_dim=8, grid_every=3, log_every=2, checkpoint_every=2)
     gan["train"]["failure"]["warmup"] = 1000
     # Six iterations cannot converge: the failure checks are off here and tested on their own.
-    gan["evaluation"].update(per_class=10, curve_per_class=5, min_diversity=0.0)
+    gan["evaluation"].update(per_class=10, curve_per_class=5, min_diversity=0.0, gan_train_epochs=1)
     t = params["theory"]
     t["divergences"].update(
         theta_points=6,
