@@ -29,8 +29,10 @@ class Judge(nn.Module):
         w = width
 
         def block(cin, cout):
+            # ReLU after the pool: max and ReLU commute, so the function, its gradients and the trained
+            # weights are the same as ReLU-then-pool, with the ReLU on a quarter of the activations.
             return nn.Sequential(
-                nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(), nn.MaxPool2d(2)
+                nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.MaxPool2d(2), nn.ReLU()
             )
 
         self.convs = nn.Sequential(
@@ -86,8 +88,11 @@ def train(
     on_epoch=None,
     progress: bool = True,
 ):
-    """AdamW with a one-cycle learning rate; returns one dict of metrics per epoch (test_accuracy is NaN
-    when test_x is None)."""
+    """AdamW with a one-cycle learning rate; returns one dict of metrics per epoch.
+
+    The test set is scored once, after the last epoch (its row's test_accuracy; NaN when test_x is
+    None): nothing is chosen by it, and scoring it every epoch cost a twelfth of the training time.
+    """
     g = torch.Generator().manual_seed(seed)
     x = torch.as_tensor(train_x).reshape(-1, 1, 28, 28).float()
     y = torch.as_tensor(train_y).long()
@@ -113,14 +118,11 @@ def train(
                 sched.step()
                 loss_sum += loss.item() * len(idx)
                 correct += (logits.argmax(1) == y[idx]).sum().item()
-            row = {
-                "epoch": epoch,
-                "train_loss": loss_sum / len(x),
-                "train_accuracy": correct / len(x),
-                "test_accuracy": accuracy(predict(model, test_x), test_y) if test_x is not None else float("nan"),
-            }
+            row = {"epoch": epoch, "train_loss": loss_sum / len(x), "train_accuracy": correct / len(x)}
+            if epoch == epochs:
+                row["test_accuracy"] = accuracy(predict(model, test_x), test_y) if test_x is not None else float("nan")
             history.append(row)
-            bar.set_postfix(test_accuracy=f"{row['test_accuracy']:.4f}")
+            bar.set_postfix(train_accuracy=f"{row['train_accuracy']:.4f}")
             if on_epoch:
                 on_epoch(row)
     return history

@@ -121,6 +121,32 @@ def test_judge_runs_channels_last_with_the_numbers_of_the_default_layout():
         assert torch.equal(loaded(x), model(x))
 
 
+def test_pool_before_relu_trains_the_same_weights_as_relu_before_pool():
+    # The judge pools before its ReLU to save time; max and ReLU commute, so training must not change.
+    def trained(swap):
+        torch.manual_seed(0)
+        model = judge.Judge(width=4, features=8)
+        if swap:
+            for block in model.convs:
+                block[2], block[3] = block[3], block[2]
+        assert isinstance(model.convs[0][2 if swap else 3], torch.nn.ReLU)
+        train_x, train_y, _, _ = tiny()
+        judge.train(
+            model, train_x, train_y, None, None, epochs=2, batch_size=32, lr=0.01, weight_decay=0.0, seed=0,
+            progress=False,
+        )  # fmt: skip
+        return model.state_dict()
+
+    pooled_first, relu_first = trained(False), trained(True)
+    for k in pooled_first:
+        assert torch.equal(pooled_first[k], relu_first[k]), k
+
+
+def test_the_test_set_is_scored_after_the_last_epoch_only():
+    _, history = train_tiny()
+    assert [("test_accuracy" in row) for row in history] == [False, False, True]
+
+
 def test_report_of_real_images_against_themselves():
     model, _ = train_tiny()
     _, _, test_x, test_y = tiny()
